@@ -1,0 +1,3 @@
+//! PLACEHOLDER
+/// Line reader.
+pub struct LineReader;
