@@ -1,1 +1,39 @@
-fn main() {}
+//! The `portcullis` binary: subcommands, options, and the wiring of inputs to the
+//! parsing library. Everything that can be pure lives in the library crates; this crate
+//! opens files, reads the clock and prints.
+
+mod events;
+mod input;
+mod options;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portcullis protects an organisation's accounts against password-guessing attacks.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Events(events::EventsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Events(args) => events::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One clear line: the error and its causes.
+            eprintln!("portcullis: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,7 +1,284 @@
-//! PLACEHOLDER: the driver is being written.
-/// Parser configuration.
-pub struct ParseConfig;
-/// Counters.
-pub struct Stats;
-/// The driver.
-pub struct LogParser;
+//! The parsing pipeline for one input stream: prefilter, envelope, service parser.
+//!
+//! Most lines of a mail server's log are deliveries and queue chatter, not logins. A
+//! literal prefilter (Aho-Corasick, SIMD) rejects them before anything else is done;
+//! the rest go through the envelope and are routed by program to a service parser.
+//! The driver also canonicalises account names and keeps the counts that make gaps
+//! visible: lines that look like authentication but that no parser understood.
+
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use portcullis_core::{AccountRules, Event, Origin};
+
+use crate::dovecot::Dovecot;
+use crate::envelope::{EnvelopeConfig, EnvelopeReader};
+use crate::postfix::Postfix;
+use crate::sshd::Sshd;
+use crate::{Ctx, Line, Verdict};
+
+/// What the parser needs to know about its input.
+#[derive(Debug, Clone, Default)]
+pub struct ParseConfig {
+    /// Time zone and year rules for stamps.
+    pub envelope: EnvelopeConfig,
+    /// How user names become account names.
+    pub accounts: AccountRules,
+}
+
+/// What the parser saw, for the summary on stderr and the report's `input` section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lines read.
+    pub lines: u64,
+    /// Events produced.
+    pub events: u64,
+    /// Attempts those events stand for.
+    pub attempts: u64,
+    /// Lines that look like authentication but that no parser understood.
+    pub unparsed_auth_lines: u64,
+    /// Lines that were not valid UTF-8 (read with replacement characters).
+    pub non_utf8_lines: u64,
+    /// Lines containing NUL bytes.
+    pub nul_lines: u64,
+    /// Lines skipped for exceeding the length cap (counted by the reader).
+    pub oversized_lines: u64,
+    /// Authentication lines with no time stamp Portcullis could read.
+    pub undated_lines: u64,
+}
+
+impl Stats {
+    /// Adds another stream's counts to these.
+    pub fn add(&mut self, other: &Stats) {
+        self.lines += other.lines;
+        self.events += other.events;
+        self.attempts += other.attempts;
+        self.unparsed_auth_lines += other.unparsed_auth_lines;
+        self.non_utf8_lines += other.non_utf8_lines;
+        self.nul_lines += other.nul_lines;
+        self.oversized_lines += other.oversized_lines;
+        self.undated_lines += other.undated_lines;
+    }
+}
+
+/// Which service parser a program tag goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Dovecot,
+    Postfix,
+    Sshd,
+    None,
+}
+
+fn route(program: Option<&str>) -> Route {
+    let Some(p) = program else {
+        // Dovecot's own log files and 2.4's `auth(user,addr,…)<session>:` prefixes
+        // carry no tag the envelope can take apart.
+        return Route::Dovecot;
+    };
+    if p.starts_with("sshd") {
+        Route::Sshd
+    } else if p.starts_with("postfix") {
+        Route::Postfix
+    } else if p.starts_with("dovecot") || p.ends_with("-login") || p.starts_with("auth") {
+        Route::Dovecot
+    } else {
+        Route::None
+    }
+}
+
+/// Reads one input stream into events.
+#[derive(Debug)]
+pub struct LogParser {
+    envelope: EnvelopeReader,
+    accounts: AccountRules,
+    dovecot: Dovecot,
+    postfix: Postfix,
+    sshd: Sshd,
+    prefilter: AhoCorasick,
+    auth_looking: AhoCorasick,
+    stats: Stats,
+}
+
+/// Literals one of which every line a service parser can use contains. A line without
+/// any of them is not looked at further.
+const PREFILTER: &[&str] = &["auth", "sshd", "-login", "sasl", "Auth", "AUTH"];
+
+/// Phrases that mark a line as being about authentication, for counting what no
+/// parser understood (matched case-insensitively).
+const AUTH_LOOKING: &[&str] = &[
+    "auth fail",
+    "authentication fail",
+    "authentication error",
+    "failed password",
+    "invalid user",
+    "illegal user",
+    "password mismatch",
+    "unknown user",
+    "accepted ",
+    "login: ",
+    "sasl_username",
+    "aborted login",
+    "login aborted",
+    "pam_authenticate",
+    "invalid credentials",
+];
+
+impl LogParser {
+    /// A parser for one stream.
+    pub fn new(config: ParseConfig) -> Self {
+        let build = |pats: &[&str], nocase: bool| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(nocase)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(pats)
+                // The pattern sets are constants; building them cannot fail.
+                .unwrap_or_else(|e| unreachable!("constant patterns: {e}"))
+        };
+        Self {
+            envelope: EnvelopeReader::new(config.envelope),
+            accounts: config.accounts,
+            dovecot: Dovecot::new(),
+            postfix: Postfix::new(),
+            sshd: Sshd::new(),
+            prefilter: build(PREFILTER, false),
+            auth_looking: build(AUTH_LOOKING, true),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Records lines the reader skipped for length.
+    pub fn count_oversized(&mut self, n: u64) {
+        self.stats.oversized_lines += n;
+    }
+
+    /// Reads one line (without its `\n`) and appends the events it completes to `out`.
+    /// Correlating parsers may complete events of earlier lines here.
+    pub fn push(&mut self, raw: &[u8], origin: &Origin, out: &mut Vec<Event>) {
+        self.stats.lines += 1;
+        if memchr::memchr(0, raw).is_some() {
+            self.stats.nul_lines += 1;
+        }
+        if !self.prefilter.is_match(raw) {
+            return;
+        }
+        let text = match std::str::from_utf8(raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => {
+                self.stats.non_utf8_lines += 1;
+                String::from_utf8_lossy(raw)
+            }
+        };
+        let env = self.envelope.read(&text);
+        let line = env.line;
+        let first = out.len();
+        let verdict = self.dispatch(&line, env.repeat, origin, out);
+        if verdict == Verdict::Unrecognised && self.auth_looking.is_match(line.message.as_bytes()) {
+            self.stats.unparsed_auth_lines += 1;
+            if line.time.is_none() {
+                self.stats.undated_lines += 1;
+            }
+        }
+        self.finish_events(&mut out[first..]);
+    }
+
+    /// End of input: events still pending in correlating parsers are emitted.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        let first = out.len();
+        self.dovecot.flush(out);
+        self.postfix.flush(out);
+        self.sshd.flush(out);
+        self.finish_events(&mut out[first..]);
+    }
+
+    fn dispatch(&mut self, line: &Line<'_>, repeat: u32, origin: &Origin, out: &mut Vec<Event>) -> Verdict {
+        let ctx = Ctx { time: line.time, host: line.host.as_deref(), origin };
+        let first = out.len();
+        let mut verdict = Verdict::Unrecognised;
+        // `message repeated N times`: the same line N times, so correlation state moves
+        // as it would have; identical events of this line are then merged into one.
+        for _ in 0..repeat {
+            verdict = match route(line.program.as_deref()) {
+                Route::Dovecot => self.dovecot.parse(line, &ctx, out),
+                Route::Postfix => self.postfix.parse(line, &ctx, out),
+                Route::Sshd => self.sshd.parse(line, &ctx, out),
+                Route::None => Verdict::Unrecognised,
+            };
+            if verdict == Verdict::Unrecognised {
+                break;
+            }
+        }
+        if repeat > 1 {
+            merge_repeats(out, first);
+        }
+        verdict
+    }
+
+    fn finish_events(&mut self, events: &mut [Event]) {
+        for e in events {
+            if e.account.is_none() {
+                e.account = e.user.as_deref().and_then(|u| self.accounts.canonical(u));
+            }
+            self.stats.events += 1;
+            self.stats.attempts += u64::from(e.attempts);
+        }
+    }
+}
+
+/// Merges events appended since `first` that differ only in `attempts`, adding those up.
+fn merge_repeats(out: &mut Vec<Event>, first: usize) {
+    let mut tail: Vec<Event> = out.drain(first..).collect();
+    let mut merged: Vec<Event> = Vec::with_capacity(tail.len().min(8));
+    for e in tail.drain(..) {
+        match merged.iter_mut().find(|m| Event { attempts: e.attempts, ..(*m).clone() } == e) {
+            Some(m) => m.attempts = m.attempts.saturating_add(e.attempts),
+            None => merged.push(e),
+        }
+    }
+    out.extend(merged);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_program() {
+        assert_eq!(route(Some("sshd")), Route::Sshd);
+        assert_eq!(route(Some("sshd-session")), Route::Sshd);
+        assert_eq!(route(Some("postfix/submission/smtpd")), Route::Postfix);
+        assert_eq!(route(Some("postfix-incoming/smtpd")), Route::Postfix);
+        assert_eq!(route(Some("dovecot")), Route::Dovecot);
+        assert_eq!(route(Some("imap-login")), Route::Dovecot);
+        assert_eq!(route(Some("auth-worker(304)")), Route::Dovecot);
+        assert_eq!(route(None), Route::Dovecot);
+        assert_eq!(route(Some("kernel")), Route::None);
+    }
+
+    #[test]
+    fn prefilter_rejects_noise_and_counts_lines() {
+        let mut p = LogParser::new(ParseConfig::default());
+        let mut out = Vec::new();
+        let origin = Origin::default();
+        p.push(b"Jun 12 08:58:35 mx postfix/qmgr[1]: 4F2B: removed", &origin, &mut out);
+        p.push(b"\0\0 garbage \xff", &origin, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(p.stats().lines, 2);
+        assert_eq!(p.stats().nul_lines, 1);
+        assert_eq!(p.stats().unparsed_auth_lines, 0);
+    }
+
+    #[test]
+    fn unknown_auth_lines_are_counted() {
+        let mut p = LogParser::new(ParseConfig::default());
+        let mut out = Vec::new();
+        p.push(b"Jun 12 08:58:35 mx someauthd[1]: authentication failure for bob", &Origin::default(), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(p.stats().unparsed_auth_lines, 1);
+    }
+}

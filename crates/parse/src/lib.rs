@@ -28,8 +28,8 @@ pub mod sshd;
 mod text;
 
 pub use driver::{LogParser, ParseConfig, Stats};
-pub use envelope::Line;
-pub use reader::LineReader;
+pub use envelope::{EnvelopeConfig, EnvelopeReader, Line, YearRule};
+pub use reader::{LineReader, RawLine};
 
 use portcullis_core::{Event, EventTime, Origin, Outcome, Service};
 

@@ -1,1 +1,23 @@
-//! placeholder
+//! Placeholder until the Postfix parser lands.
+use portcullis_core::Event;
+
+use crate::{Ctx, Line, Verdict};
+
+/// Postfix log parser.
+#[derive(Debug, Default)]
+pub struct Postfix;
+
+impl Postfix {
+    /// A new parser.
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// Reads one line.
+    pub fn parse(&mut self, _line: &Line<'_>, _ctx: &Ctx<'_>, _out: &mut Vec<Event>) -> Verdict {
+        Verdict::Unrecognised
+    }
+
+    /// End of input.
+    pub fn flush(&mut self, _out: &mut Vec<Event>) {}
+}
