@@ -1,0 +1,107 @@
+//! Bad input never panics and never yields a wrong event.
+//!
+//! Random bytes, and real corpus lines mutated at random, go through the whole driver
+//! (envelope, routing, every service parser, correlation). Whatever comes out must be
+//! anchored in the input: an event's source address appears in the line that produced
+//! it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use portcullis_core::{Event, Origin};
+use portcullis_parse::{LogParser, ParseConfig};
+use proptest::prelude::*;
+
+fn corpus_lines() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/fail2ban");
+    let mut lines = Vec::new();
+    for f in ["dovecot.log", "postfix.log", "sshd.log", "sshd-journal.log"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("corpus {f}: {e}"));
+        lines.extend(text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(str::to_owned));
+    }
+    lines
+}
+
+/// Every spelling of `addr` that may stand in a log line.
+fn spelled_in(addr: IpAddr, text: &str) -> bool {
+    text.contains(&addr.to_string())
+        || match addr {
+            IpAddr::V6(v6) => text.to_ascii_lowercase().contains(&v6.to_string()) || expanded_v6_present(v6, text),
+            IpAddr::V4(_) => false,
+        }
+}
+
+fn expanded_v6_present(v6: std::net::Ipv6Addr, text: &str) -> bool {
+    // Any token in the text that parses to the same address.
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
+        .filter_map(|t| t.trim_matches(':').parse::<IpAddr>().ok().or_else(|| t.parse().ok()))
+        .any(|a| a == IpAddr::V6(v6))
+}
+
+fn feed(lines: &[Vec<u8>]) -> Vec<Event> {
+    let mut p = LogParser::new(ParseConfig::default());
+    let mut out = Vec::new();
+    let file: Arc<str> = Arc::from("fuzz");
+    for (i, l) in lines.iter().enumerate() {
+        p.push(l, &Origin { file: Some(file.clone()), line: i as u64 + 1, offset: 0 }, &mut out);
+    }
+    p.finish(&mut out);
+    out
+}
+
+fn check_anchored(lines: &[Vec<u8>], events: &[Event]) -> Result<(), TestCaseError> {
+    for e in events {
+        prop_assert!(e.attempts >= 1);
+        prop_assert!(e.origin.line >= 1 && e.origin.line as usize <= lines.len());
+        if let Some(src) = e.source {
+            let text = String::from_utf8_lossy(&lines[e.origin.line as usize - 1]).into_owned();
+            prop_assert!(spelled_in(src, &text), "source {src} not in line {text:?}");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes(lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..40)) {
+        let events = feed(&lines);
+        check_anchored(&lines, &events)?;
+    }
+
+    #[test]
+    fn mutated_real_lines(picks in prop::collection::vec((any::<prop::sample::Index>(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 0..6)), 1..30)) {
+        let corpus = corpus_lines();
+        let lines: Vec<Vec<u8>> = picks.iter().map(|(pick, edits)| {
+            let mut l = corpus[pick.index(corpus.len())].clone().into_bytes();
+            for (at, byte, op) in edits {
+                if l.is_empty() { break; }
+                let i = at.index(l.len());
+                match op {
+                    0 => l[i] = *byte,
+                    1 => { l.remove(i); }
+                    2 => l.insert(i, *byte),
+                    _ => l.truncate(i),
+                }
+            }
+            l
+        }).collect();
+        let events = feed(&lines);
+        check_anchored(&lines, &events)?;
+    }
+}
+
+#[test]
+fn every_corpus_line_alone() {
+    // Each real line on its own, and the whole corpus in one stream: no panic, anchored.
+    let corpus: Vec<Vec<u8>> = corpus_lines().into_iter().map(String::into_bytes).collect();
+    for l in &corpus {
+        let one = vec![l.clone()];
+        let events = feed(&one);
+        check_anchored(&one, &events).unwrap();
+    }
+    let events = feed(&corpus);
+    check_anchored(&corpus, &events).unwrap();
+    assert!(!events.is_empty());
+}
