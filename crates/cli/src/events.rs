@@ -53,8 +53,22 @@ enum Format {
 }
 
 const CSV_COLUMNS: [&str; 16] = [
-    "time", "service", "protocol", "source", "source_name", "port", "user", "account", "outcome", "reason",
-    "attempts", "session", "host", "file", "line", "offset",
+    "time",
+    "service",
+    "protocol",
+    "source",
+    "source_name",
+    "port",
+    "user",
+    "account",
+    "outcome",
+    "reason",
+    "attempts",
+    "session",
+    "host",
+    "file",
+    "line",
+    "offset",
 ];
 
 pub fn run(args: &EventsArgs) -> Result<ExitCode> {
@@ -70,12 +84,25 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
             Some(y) => YearRule::Fixed(y),
             None => YearRule::Reference(input.modified),
         };
-        let config = ParseConfig { envelope: EnvelopeConfig { time_zone: time_zone.clone(), year }, accounts: accounts.clone() };
+        let config = ParseConfig {
+            envelope: EnvelopeConfig {
+                time_zone: time_zone.clone(),
+                year,
+            },
+            accounts: accounts.clone(),
+        };
         let mut parser = LogParser::new(config);
         let mut reader = LineReader::with_max_line(input.reader, args.read.max_line);
         let file: Arc<str> = Arc::from(name.as_str());
-        let mut origin = Origin { file: Some(file), line: 0, offset: 0 };
-        while let Some(line) = reader.next_line().with_context(|| format!("cannot read {name}"))? {
+        let mut origin = Origin {
+            file: Some(file),
+            line: 0,
+            offset: 0,
+        };
+        while let Some(line) = reader
+            .next_line()
+            .with_context(|| format!("cannot read {name}"))?
+        {
             origin.line = line.number;
             origin.offset = line.offset;
             parser.push(line.bytes, &origin, &mut events);
@@ -109,9 +136,15 @@ pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {
         s.unparsed_auth_lines
     );
     for (n, what) in [
-        (s.non_utf8_lines, "lines not valid UTF-8 (read with replacement characters)".to_owned()),
+        (
+            s.non_utf8_lines,
+            "lines not valid UTF-8 (read with replacement characters)".to_owned(),
+        ),
         (s.nul_lines, "lines with NUL bytes".to_owned()),
-        (s.oversized_lines, format!("lines over {max_line} bytes skipped")),
+        (
+            s.oversized_lines,
+            format!("lines over {max_line} bytes skipped"),
+        ),
     ] {
         if n > 0 {
             text.push_str(&format!("; {n} {what}"));
@@ -129,7 +162,7 @@ enum Flow {
 
 enum Sink<W: Write> {
     Json(io::BufWriter<W>),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
 }
 
 impl<W: Write> Sink<W> {
@@ -137,9 +170,11 @@ impl<W: Write> Sink<W> {
         Ok(match format {
             Format::Json => Sink::Json(io::BufWriter::with_capacity(256 * 1024, out)),
             Format::Csv => {
-                let mut w = csv::WriterBuilder::new().buffer_capacity(256 * 1024).from_writer(out);
+                let mut w = csv::WriterBuilder::new()
+                    .buffer_capacity(256 * 1024)
+                    .from_writer(out);
                 w.write_record(CSV_COLUMNS).context("cannot write output")?;
-                Sink::Csv(w)
+                Sink::Csv(Box::new(w))
             }
         })
     }

@@ -23,7 +23,9 @@ pub fn open(name: &str) -> Result<Input> {
     } else {
         let path = Path::new(name);
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        let meta = file.metadata().with_context(|| format!("cannot read {name}"))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read {name}"))?;
         if meta.is_dir() {
             anyhow::bail!("{name} is a directory");
         }
@@ -35,7 +37,9 @@ pub fn open(name: &str) -> Result<Input> {
         (Box::new(file), modified)
     };
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-    let magic = buffered.fill_buf().with_context(|| format!("cannot read {name}"))?;
+    let magic = buffered
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?;
     let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(MultiGzDecoder::new(buffered))
     } else {

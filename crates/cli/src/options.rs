@@ -53,14 +53,20 @@ impl ReadOptions {
             "keep" => DomainRule::Keep,
             "strip" => DomainRule::Strip,
             other => match other.strip_prefix("default:") {
-                Some(d) if !d.is_empty() && !d.contains('@') => DomainRule::Default(d.to_lowercase()),
+                Some(d) if !d.is_empty() && !d.contains('@') => {
+                    DomainRule::Default(d.to_lowercase())
+                }
                 _ => bail!("--domain must be keep, strip or default:DOMAIN, not {other:?}"),
             },
         };
         Ok(AccountRules {
             case_fold: !self.case_sensitive,
             domain,
-            windows_domain: if self.keep_windows_domain { WindowsDomainRule::Keep } else { WindowsDomainRule::Strip },
+            windows_domain: if self.keep_windows_domain {
+                WindowsDomainRule::Keep
+            } else {
+                WindowsDomainRule::Strip
+            },
         })
     }
 }
@@ -93,7 +99,10 @@ mod tests {
     #[test]
     fn fixed_offsets() {
         assert_eq!(parse_fixed_offset("+01:00").unwrap().seconds(), 3600);
-        assert_eq!(parse_fixed_offset("-0530").unwrap().seconds(), -(5 * 3600 + 30 * 60));
+        assert_eq!(
+            parse_fixed_offset("-0530").unwrap().seconds(),
+            -(5 * 3600 + 30 * 60)
+        );
         assert_eq!(parse_fixed_offset("+2").unwrap().seconds(), 7200);
         assert_eq!(parse_fixed_offset("UTC").unwrap().seconds(), 0);
         assert!(parse_fixed_offset("Europe/London").is_none());

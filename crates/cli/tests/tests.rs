@@ -41,21 +41,63 @@ fn summary(events: &[Value]) -> Vec<(u64, String, String, String, String, u64)> 
         .iter()
         .map(|e| {
             let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            (e["line"].as_u64().unwrap(), s("outcome"), s("reason"), s("source"), s("account"), e["attempts"].as_u64().unwrap())
+            (
+                e["line"].as_u64().unwrap(),
+                s("outcome"),
+                s("reason"),
+                s("source"),
+                s("account"),
+                e["attempts"].as_u64().unwrap(),
+            )
         })
         .collect()
 }
 
 fn expected_example() -> Vec<(u64, String, String, String, String, u64)> {
     let row = |line, outcome: &str, reason: &str, source: &str, account: &str, attempts| {
-        (line, outcome.to_owned(), reason.to_owned(), source.to_owned(), account.to_owned(), attempts)
+        (
+            line,
+            outcome.to_owned(),
+            reason.to_owned(),
+            source.to_owned(),
+            account.to_owned(),
+            attempts,
+        )
     };
     vec![
-        row(2, "success", "", "198.51.100.20", "j.smith@parliament.example", 1),
-        row(3, "failure", "bad_password", "203.0.113.7", "a.jones@parliament.example", 1),
-        row(5, "failure", "unknown_account", "203.0.113.7", "no.such.user@parliament.example", 1),
+        row(
+            2,
+            "success",
+            "",
+            "198.51.100.20",
+            "j.smith@parliament.example",
+            1,
+        ),
+        row(
+            3,
+            "failure",
+            "bad_password",
+            "203.0.113.7",
+            "a.jones@parliament.example",
+            1,
+        ),
+        row(
+            5,
+            "failure",
+            "unknown_account",
+            "203.0.113.7",
+            "no.such.user@parliament.example",
+            1,
+        ),
         row(7, "failure", "bad_password", "2001:db8:4:7::9", "", 1),
-        row(8, "success", "", "198.51.100.20", "j.smith@parliament.example", 1),
+        row(
+            8,
+            "success",
+            "",
+            "198.51.100.20",
+            "j.smith@parliament.example",
+            1,
+        ),
         row(11, "failure", "unknown_account", "203.0.113.9", "admin", 1),
         row(12, "success", "", "192.0.2.50", "deploy", 1),
         row(13, "failure", "bad_password", "203.0.113.9", "root", 3),
@@ -81,15 +123,32 @@ fn events_on_the_example_log() {
     // Postfix does not log the user of a failed SASL login: no user, no account.
     assert!(events[3].get("user").is_none() && events[3].get("account").is_none());
     let err = stderr(&out);
-    assert!(err.contains("13 lines: 8 events (10 attempts); 0 auth-looking lines not understood"), "{err}");
+    assert!(
+        err.contains("13 lines: 8 events (10 attempts); 0 auth-looking lines not understood"),
+        "{err}"
+    );
 }
 
 #[test]
 fn time_zone_applies_to_stamps_without_offset() {
     let ex = example();
-    let out = run(&["events", "--year", "2017", "--timezone", "Europe/London", ex.to_str().unwrap()]);
+    let out = run(&[
+        "events",
+        "--year",
+        "2017",
+        "--timezone",
+        "Europe/London",
+        ex.to_str().unwrap(),
+    ]);
     assert_eq!(json_lines(&out)[0]["time"], "2017-06-23T09:14:02+01:00");
-    let out = run(&["events", "--year", "2017", "--timezone", "-05:00", ex.to_str().unwrap()]);
+    let out = run(&[
+        "events",
+        "--year",
+        "2017",
+        "--timezone",
+        "-05:00",
+        ex.to_str().unwrap(),
+    ]);
     assert_eq!(json_lines(&out)[0]["time"], "2017-06-23T09:14:02-05:00");
 }
 
@@ -98,7 +157,10 @@ fn gzip_and_stdin_read_the_same_events() {
     let dir = tempfile::tempdir().unwrap();
     let plain = std::fs::read(example()).unwrap();
     let gz = dir.path().join("mail.log.1.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
     enc.write_all(&plain).unwrap();
     enc.finish().unwrap();
     let out = run(&["events", "--year", "2017", gz.to_str().unwrap()]);
@@ -122,7 +184,14 @@ fn gzip_and_stdin_read_the_same_events() {
 #[test]
 fn csv_has_a_header_and_one_row_per_event() {
     let ex = example();
-    let out = run(&["events", "--format", "csv", "--year", "2017", ex.to_str().unwrap()]);
+    let out = run(&[
+        "events",
+        "--format",
+        "csv",
+        "--year",
+        "2017",
+        ex.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let mut rows = csv::Reader::from_reader(text.as_bytes());
@@ -130,7 +199,10 @@ fn csv_has_a_header_and_one_row_per_event() {
     assert_eq!(header[..4], ["time", "service", "protocol", "source"]);
     let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 8);
-    assert_eq!(&records[7][header.iter().position(|h| h == "attempts").unwrap()], "3");
+    assert_eq!(
+        &records[7][header.iter().position(|h| h == "attempts").unwrap()],
+        "3"
+    );
 }
 
 #[test]
@@ -139,7 +211,10 @@ fn missing_file_is_one_clear_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("portcullis: error: cannot open /nonexistent/mail.log"), "{err}");
+    assert!(
+        err.starts_with("portcullis: error: cannot open /nonexistent/mail.log"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -147,7 +222,11 @@ fn bad_options_are_refused() {
     let ex = example();
     let out = run(&["events", "--timezone", "Mars/Olympus", ex.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown time zone"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown time zone"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["events", "--domain", "sometimes", ex.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--domain must be"));
@@ -164,12 +243,17 @@ fn garbage_is_counted_never_fatal() {
     data.extend(b"\x00\x01\x02 sshd auth \xff\xfe\n");
     data.extend(b"Jun 23 09:14:12 mail01 sshd[2]: Failed password for r\xffot from 203.0.113.10 port 1 ssh2\n");
     data.extend(std::iter::repeat_n(b'A', 200_000));
-    data.extend(b"\nJun 23 09:14:13 mail01 sshd[3]: Failed password for root from 203.0.113.11 port 1 ssh2");
+    data.extend(
+        b"\nJun 23 09:14:13 mail01 sshd[3]: Failed password for root from 203.0.113.11 port 1 ssh2",
+    );
     std::fs::write(&path, &data).unwrap();
     let out = run(&["events", "--year", "2017", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let events = json_lines(&out);
-    let sources: Vec<&str> = events.iter().map(|e| e["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = events
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources, ["203.0.113.9", "203.0.113.10", "203.0.113.11"]);
     assert_eq!(events[1]["user"], "r\u{fffd}ot");
     assert_eq!(events[2]["line"], 5);
@@ -197,8 +281,17 @@ fn crafted_usernames_do_not_move_the_source() {
     let events = json_lines(&out);
     let sources: Vec<&str> = events.iter().filter_map(|e| e["source"].as_str()).collect();
     assert!(!sources.contains(&"9.9.9.9"), "{sources:?}");
-    for want in ["203.0.113.20", "203.0.113.21", "203.0.113.22", "203.0.113.23"] {
-        assert_eq!(sources.iter().filter(|s| **s == want).count(), 1, "{want} in {sources:?}");
+    for want in [
+        "203.0.113.20",
+        "203.0.113.21",
+        "203.0.113.22",
+        "203.0.113.23",
+    ] {
+        assert_eq!(
+            sources.iter().filter(|s| **s == want).count(),
+            1,
+            "{want} in {sources:?}"
+        );
     }
     // The escape sequence is data, printed escaped, never raw to a terminal.
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
@@ -209,5 +302,8 @@ fn help_has_examples() {
     let out = run(&["events", "--help"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Examples:") && text.contains("portcullis events /var/log/mail.log"), "{text}");
+    assert!(
+        text.contains("Examples:") && text.contains("portcullis events /var/log/mail.log"),
+        "{text}"
+    );
 }

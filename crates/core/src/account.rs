@@ -92,15 +92,24 @@ mod tests {
     #[test]
     fn default_folds_case_and_strips_windows_domain() {
         let r = AccountRules::default();
-        assert_eq!(r.canonical(" J.Smith@Parliament.Example ").as_deref(), Some("j.smith@parliament.example"));
-        assert_eq!(r.canonical("PARLIAMENT\\J.Smith").as_deref(), Some("j.smith"));
+        assert_eq!(
+            r.canonical(" J.Smith@Parliament.Example ").as_deref(),
+            Some("j.smith@parliament.example")
+        );
+        assert_eq!(
+            r.canonical("PARLIAMENT\\J.Smith").as_deref(),
+            Some("j.smith")
+        );
         assert_eq!(r.canonical(""), None);
         assert_eq!(r.canonical("  "), None);
     }
 
     #[test]
     fn strip_domain() {
-        let r = AccountRules { domain: DomainRule::Strip, ..Default::default() };
+        let r = AccountRules {
+            domain: DomainRule::Strip,
+            ..Default::default()
+        };
         assert_eq!(r.canonical("Bob@example.org").as_deref(), Some("bob"));
         assert_eq!(r.canonical("CORP\\bob").as_deref(), Some("bob"));
     }
@@ -112,7 +121,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(r.canonical("bob").as_deref(), Some("bob@example.org"));
-        assert_eq!(r.canonical("bob@other.org").as_deref(), Some("bob@other.org"));
+        assert_eq!(
+            r.canonical("bob@other.org").as_deref(),
+            Some("bob@other.org")
+        );
         assert_eq!(r.canonical("CORP\\Bob").as_deref(), Some("bob@example.org"));
     }
 

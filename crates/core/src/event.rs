@@ -28,7 +28,10 @@ pub struct EventTime {
 impl EventTime {
     /// An instant shown in UTC.
     pub fn utc(instant: Timestamp) -> Self {
-        Self { instant, offset: Offset::UTC }
+        Self {
+            instant,
+            offset: Offset::UTC,
+        }
     }
 }
 
@@ -310,7 +313,11 @@ mod tests {
         e.account = Some("j.smith@parliament.example".into());
         e.session = Some("Ab3dEf9GhIjK".into());
         e.host = Some("mail01".into());
-        e.origin = Origin { file: Some("mail.log".into()), line: 1042, offset: 98211 };
+        e.origin = Origin {
+            file: Some("mail.log".into()),
+            line: 1042,
+            offset: 98211,
+        };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(
             json,
@@ -322,7 +329,10 @@ mod tests {
     fn unknown_fields_are_omitted() {
         let e = Event::new(Service::Postfix, Outcome::Success);
         let json = serde_json::to_string(&e).unwrap();
-        assert_eq!(json, r#"{"service":"postfix","outcome":"success","attempts":1,"line":0,"offset":0}"#);
+        assert_eq!(
+            json,
+            r#"{"service":"postfix","outcome":"success","attempts":1,"line":0,"offset":0}"#
+        );
     }
 
     #[test]

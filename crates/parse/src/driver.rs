@@ -196,8 +196,18 @@ impl LogParser {
         self.finish_events(&mut out[first..]);
     }
 
-    fn dispatch(&mut self, line: &Line<'_>, repeat: u32, origin: &Origin, out: &mut Vec<Event>) -> Verdict {
-        let ctx = Ctx { time: line.time, host: line.host.as_deref(), origin };
+    fn dispatch(
+        &mut self,
+        line: &Line<'_>,
+        repeat: u32,
+        origin: &Origin,
+        out: &mut Vec<Event>,
+    ) -> Verdict {
+        let ctx = Ctx {
+            time: line.time,
+            host: line.host.as_deref(),
+            origin,
+        };
         let first = out.len();
         let mut verdict = Verdict::Unrecognised;
         // `message repeated N times`: the same line N times, so correlation state moves
@@ -235,7 +245,12 @@ fn merge_repeats(out: &mut Vec<Event>, first: usize) {
     let mut tail: Vec<Event> = out.drain(first..).collect();
     let mut merged: Vec<Event> = Vec::with_capacity(tail.len().min(8));
     for e in tail.drain(..) {
-        match merged.iter_mut().find(|m| Event { attempts: e.attempts, ..(*m).clone() } == e) {
+        match merged.iter_mut().find(|m| {
+            Event {
+                attempts: e.attempts,
+                ..(*m).clone()
+            } == e
+        }) {
             Some(m) => m.attempts = m.attempts.saturating_add(e.attempts),
             None => merged.push(e),
         }
@@ -265,7 +280,11 @@ mod tests {
         let mut p = LogParser::new(ParseConfig::default());
         let mut out = Vec::new();
         let origin = Origin::default();
-        p.push(b"Jun 12 08:58:35 mx postfix/qmgr[1]: 4F2B: removed", &origin, &mut out);
+        p.push(
+            b"Jun 12 08:58:35 mx postfix/qmgr[1]: 4F2B: removed",
+            &origin,
+            &mut out,
+        );
         p.push(b"\0\0 garbage \xff", &origin, &mut out);
         assert!(out.is_empty());
         assert_eq!(p.stats().lines, 2);
@@ -277,7 +296,11 @@ mod tests {
     fn unknown_auth_lines_are_counted() {
         let mut p = LogParser::new(ParseConfig::default());
         let mut out = Vec::new();
-        p.push(b"Jun 12 08:58:35 mx someauthd[1]: authentication failure for bob", &Origin::default(), &mut out);
+        p.push(
+            b"Jun 12 08:58:35 mx someauthd[1]: authentication failure for bob",
+            &Origin::default(),
+            &mut out,
+        );
         assert!(out.is_empty());
         assert_eq!(p.stats().unparsed_auth_lines, 1);
     }

@@ -97,10 +97,12 @@ pub struct EnvelopeConfig {
 }
 
 impl Default for EnvelopeConfig {
+    /// The system's zone, and years inferred against the present moment (a live
+    /// stream's lines are not in the future).
     fn default() -> Self {
         Self {
             time_zone: TimeZone::system(),
-            year: YearRule::Reference(Timestamp::MAX),
+            year: YearRule::Reference(Timestamp::now()),
         }
     }
 }
@@ -114,12 +116,27 @@ pub struct EnvelopeReader {
     config: EnvelopeConfig,
     /// For [`YearRule::Fixed`]: the year and month of the latest line placed.
     current: Option<(i16, i8)>,
+    /// For [`YearRule::Reference`]: the latest instant a line may have, and its year.
+    limit: Option<(Timestamp, i16)>,
 }
 
 impl EnvelopeReader {
     /// A reader with this configuration.
     pub fn new(config: EnvelopeConfig) -> Self {
-        Self { config, current: None }
+        let limit = match config.year {
+            YearRule::Fixed(_) => None,
+            YearRule::Reference(r) => {
+                let limit = r
+                    .saturating_add(SignedDuration::from_hours(24))
+                    .unwrap_or(Timestamp::MAX);
+                Some((limit, limit.to_zoned(config.time_zone.clone()).year()))
+            }
+        };
+        Self {
+            config,
+            current: None,
+            limit,
+        }
     }
 
     /// Takes one line (without its line terminator) apart. Never fails: a line with no
@@ -139,7 +156,14 @@ impl EnvelopeReader {
         }
         let (time, stamp, rest) = self.stamp(rest);
         let (host, program, pid, message) = split_tag(rest);
-        finish(time, stamp, host.map(Cow::Borrowed), program.map(Cow::Borrowed), pid, Cow::Borrowed(message))
+        finish(
+            time,
+            stamp,
+            host.map(Cow::Borrowed),
+            program.map(Cow::Borrowed),
+            pid,
+            Cow::Borrowed(message),
+        )
     }
 
     fn stamp<'a>(&mut self, s: &'a str) -> (Option<EventTime>, Stamp, &'a str) {
@@ -154,7 +178,11 @@ impl EnvelopeReader {
             if let Some((dt, after)) = civil_datetime(s) {
                 if let Some((offset, rest)) = parse_offset(after) {
                     if let Ok(instant) = offset.to_timestamp(dt) {
-                        return (Some(EventTime { instant, offset }), Stamp::Iso8601, skip_space(rest));
+                        return (
+                            Some(EventTime { instant, offset }),
+                            Stamp::Iso8601,
+                            skip_space(rest),
+                        );
                     }
                 } else if let Some(t) = self.local(dt) {
                     return (Some(t), Stamp::YearFirst, skip_space(after));
@@ -170,7 +198,12 @@ impl EnvelopeReader {
     }
 
     fn local(&self, dt: DateTime) -> Option<EventTime> {
-        let instant = self.config.time_zone.to_ambiguous_timestamp(dt).compatible().ok()?;
+        let instant = self
+            .config
+            .time_zone
+            .to_ambiguous_timestamp(dt)
+            .compatible()
+            .ok()?;
         let offset = self.config.time_zone.to_offset(instant);
         Some(EventTime { instant, offset })
     }
@@ -193,12 +226,13 @@ impl EnvelopeReader {
                 }
                 self.local(Date::new(line_year, month, day).ok()?.to_datetime(time))
             }
-            YearRule::Reference(reference) => {
-                let limit = reference.saturating_add(SignedDuration::from_hours(24)).ok()?;
-                let ref_year = reference.to_zoned(self.config.time_zone.clone()).year();
+            YearRule::Reference(_) => {
+                let (limit, ref_year) = self.limit?;
                 // Feb 29 walks back to the latest leap year that keeps it in the past.
                 for year in (ref_year - 8..=ref_year).rev() {
-                    let Ok(date) = Date::new(year, month, day) else { continue };
+                    let Ok(date) = Date::new(year, month, day) else {
+                        continue;
+                    };
                     let t = self.local(date.to_datetime(time))?;
                     if t.instant <= limit {
                         return Some(t);
@@ -220,7 +254,10 @@ impl EnvelopeReader {
             if !tail.is_empty() {
                 return None;
             }
-            Some(EventTime { instant: offset.to_timestamp(dt).ok()?, offset })
+            Some(EventTime {
+                instant: offset.to_timestamp(dt).ok()?,
+                offset,
+            })
         };
         let (host, rest) = rest.split_once(' ')?;
         let (app, rest) = rest.split_once(' ')?;
@@ -229,7 +266,14 @@ impl EnvelopeReader {
         let msg = skip_structured_data(rest)?;
         let msg = msg.strip_prefix('\u{feff}').unwrap_or(msg);
         let nil = |v: &'a str| (v != "-").then_some(Cow::Borrowed(v));
-        Some(finish(time, Stamp::Rfc5424, nil(host), nil(app), procid.parse().ok(), Cow::Borrowed(msg)))
+        Some(finish(
+            time,
+            Stamp::Rfc5424,
+            nil(host),
+            nil(app),
+            procid.parse().ok(),
+            Cow::Borrowed(msg),
+        ))
     }
 
     fn journald<'a>(&mut self, raw: &'a str) -> Option<Enveloped<'a>> {
@@ -240,7 +284,10 @@ impl EnvelopeReader {
             Some(Value::String(s)) => Some(s.clone()),
             // journald exports non-UTF-8 fields as arrays of bytes.
             Some(Value::Array(a)) => {
-                let bytes: Vec<u8> = a.iter().filter_map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok())).collect();
+                let bytes: Vec<u8> = a
+                    .iter()
+                    .filter_map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok()))
+                    .collect();
                 Some(String::from_utf8_lossy(&bytes).into_owned())
             }
             _ => None,
@@ -249,10 +296,22 @@ impl EnvelopeReader {
         let time = text("__REALTIME_TIMESTAMP")
             .and_then(|us| us.parse::<i64>().ok())
             .and_then(|us| Timestamp::from_microsecond(us).ok())
-            .map(|instant| EventTime { instant, offset: self.config.time_zone.to_offset(instant) });
+            .map(|instant| EventTime {
+                instant,
+                offset: self.config.time_zone.to_offset(instant),
+            });
         let program = text("SYSLOG_IDENTIFIER").or_else(|| text("_COMM"));
-        let pid = text("SYSLOG_PID").or_else(|| text("_PID")).and_then(|p| p.parse().ok());
-        Some(finish(time, Stamp::Journald, text("_HOSTNAME").map(Cow::Owned), program.map(Cow::Owned), pid, Cow::Owned(message)))
+        let pid = text("SYSLOG_PID")
+            .or_else(|| text("_PID"))
+            .and_then(|p| p.parse().ok());
+        Some(finish(
+            time,
+            Stamp::Journald,
+            text("_HOSTNAME").map(Cow::Owned),
+            program.map(Cow::Owned),
+            pid,
+            Cow::Owned(message),
+        ))
     }
 }
 
@@ -276,7 +335,17 @@ fn finish<'a>(
             (Cow::Owned(inner), n)
         }
     };
-    Enveloped { line: Line { time, host, program, pid, message }, repeat, stamp }
+    Enveloped {
+        line: Line {
+            time,
+            host,
+            program,
+            pid,
+            message,
+        },
+        repeat,
+        stamp,
+    }
 }
 
 /// Strips `message repeated N times: [ … ]` (rsyslog) and a Solaris `[ID n fac.lvl] `.
@@ -304,7 +373,11 @@ fn unwrap_message(m: &str) -> (&str, u32) {
 fn strip_priority(s: &str) -> (&str, bool) {
     let b = s.as_bytes();
     if b.first() == Some(&b'<') {
-        let digits = b[1..].iter().take(4).take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[1..]
+            .iter()
+            .take(4)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if (1..=3).contains(&digits) && b.get(1 + digits) == Some(&b'>') {
             return (&s[2 + digits..], true);
         }
@@ -342,7 +415,11 @@ fn clock(s: &str) -> Option<(Time, &str)> {
         end = 9 + n;
     }
     // A leap second (:60) is read as :59.999999999 rather than refused.
-    let (sec, nanos) = if sec == 60 { (59, 999_999_999) } else { (sec, nanos) };
+    let (sec, nanos) = if sec == 60 {
+        (59, 999_999_999)
+    } else {
+        (sec, nanos)
+    };
     let t = Time::new(h as i8, m as i8, sec as i8, nanos).ok()?;
     Some((t, &s[end..]))
 }
@@ -353,7 +430,12 @@ fn civil_datetime(s: &str) -> Option<(DateTime, &str)> {
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
         return None;
     }
-    let date = Date::new(digits(&b[0..4])? as i16, digits(&b[5..7])? as i8, digits(&b[8..10])? as i8).ok()?;
+    let date = Date::new(
+        digits(&b[0..4])? as i16,
+        digits(&b[5..7])? as i8,
+        digits(&b[8..10])? as i8,
+    )
+    .ok()?;
     let (time, rest) = clock(&s[11..])?;
     Some((date.to_datetime(time), rest))
 }
@@ -381,8 +463,9 @@ fn parse_offset(s: &str) -> Option<(Offset, &str)> {
     }
 }
 
-const MONTHS: [&[u8; 3]; 12] =
-    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
 
 /// `Mmm dd hh:mm:ss[.frac] ` (day space- or zero-padded, or a single digit).
 fn bsd_stamp(s: &str) -> Option<(i8, i8, Time, &str)> {
@@ -395,7 +478,11 @@ fn bsd_stamp(s: &str) -> Option<(i8, i8, Time, &str)> {
     if b[i] == b' ' {
         i += 1;
     }
-    let day_len = b[i..].iter().take(2).take_while(|c| c.is_ascii_digit()).count();
+    let day_len = b[i..]
+        .iter()
+        .take(2)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     let day = digits(&b[i..i + day_len])? as i8;
     i += day_len;
     if b.get(i) != Some(&b' ') {
@@ -421,7 +508,11 @@ fn tai64n(s: &str) -> Option<(Timestamp, &str)> {
     // libtai labels second s of the Unix epoch as 2^62 + 10 + s (TAI was 10 s ahead of
     // UTC in 1972); leap seconds since then are not tracked, as daemontools does not.
     let unix = i64::try_from(secs.checked_sub((1u64 << 62) + 10)?).ok()?;
-    let t = Timestamp::new(unix, i32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?).ok()?;
+    let t = Timestamp::new(
+        unix,
+        i32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?,
+    )
+    .ok()?;
     Some((t, skip_space(&s[25..])))
 }
 
@@ -479,13 +570,16 @@ fn split_token(s: &str) -> (&str, &str) {
 fn is_host(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 255
-        && t.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'%'))
+        && t.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'%'))
 }
 
 /// `name[pid]:`, `name:`, `name(arg):`, `[name]:` or `[name]` → (name, pid).
 fn tag(t: &str) -> Option<(&str, Option<u32>)> {
     if let Some(inner) = t.strip_prefix('[') {
-        let name = inner.strip_suffix("]:").or_else(|| inner.strip_suffix(']'))?;
+        let name = inner
+            .strip_suffix("]:")
+            .or_else(|| inner.strip_suffix(']'))?;
         return is_name(name).then_some((name, None));
     }
     let t = t.strip_suffix(':')?;
@@ -497,7 +591,9 @@ fn tag(t: &str) -> Option<(&str, Option<u32>)> {
     if let Some(open) = t.find('(') {
         // `auth-worker(304)`, `auth(default)`: a Dovecot process with its id.
         let arg = t[open + 1..].strip_suffix(')')?;
-        let ok = arg.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
+        let ok = arg
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'));
         return (ok && is_name(&t[..open])).then_some((t, None));
     }
     is_name(t).then_some((t, None))
@@ -507,7 +603,8 @@ fn is_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.as_bytes()[0].is_ascii_alphabetic()
-        && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/' | b'@'))
+        && n.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/' | b'@'))
 }
 
 #[cfg(test)]

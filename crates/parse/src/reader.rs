@@ -109,7 +109,11 @@ impl<R: Read> LineReader<R> {
                     self.oversized += 1;
                     return Ok(None);
                 }
-                return Ok(Some(RawLine { bytes: &self.buf[s..e], number: self.number, offset: line_offset }));
+                return Ok(Some(RawLine {
+                    bytes: &self.buf[s..e],
+                    number: self.number,
+                    offset: line_offset,
+                }));
             }
             if self.end - self.start > self.max_line {
                 // Too long already: drop what we hold and skip to the next newline.
@@ -169,7 +173,12 @@ mod tests {
             assert_eq!(over, 0);
             assert_eq!(
                 lines,
-                vec![(b"ab".to_vec(), 1, 0), (b"".to_vec(), 2, 3), (b"cd\r".to_vec(), 3, 4), (b"last".to_vec(), 4, 8)]
+                vec![
+                    (b"ab".to_vec(), 1, 0),
+                    (b"".to_vec(), 2, 3),
+                    (b"cd\r".to_vec(), 3, 4),
+                    (b"last".to_vec(), 4, 8)
+                ]
             );
         }
     }
@@ -184,7 +193,13 @@ mod tests {
             let (lines, over) = collect(&input, 32, chunk);
             assert_eq!(over, 2, "chunk {chunk}");
             let after_offset = 6 + 3 * BLOCK as u64 + 17 + 1;
-            assert_eq!(lines, vec![(b"short".to_vec(), 1, 0), (b"after".to_vec(), 3, after_offset)]);
+            assert_eq!(
+                lines,
+                vec![
+                    (b"short".to_vec(), 1, 0),
+                    (b"after".to_vec(), 3, after_offset)
+                ]
+            );
         }
     }
 

@@ -68,13 +68,38 @@ enum Expect {
 const DELIBERATE: &[(&str, &str, Expect, &str)] = &[
     // dovecot.log, aggressive section: a client that began SASL and gave up is an
     // attempt (reason `aborted`); the others never sent credentials.
-    ("dovecot.log", "client didn't finish SASL auth", Expect::Failure, "began SASL: an aborted attempt"),
+    (
+        "dovecot.log",
+        "client didn't finish SASL auth",
+        Expect::Failure,
+        "began SASL: an aborted attempt",
+    ),
     // postfix.log, aggressive-only postfix-sasl lines.
-    ("postfix.log", "(reason unavailable), sasl_username=admin", Expect::Failure, "a SASL failure with the user logged"),
-    ("postfix.log", "Invalid authentication mechanism", Expect::NoFailure, "the client asked for a mechanism the server does not offer: no password was tried"),
-    ("postfix.log", "does not resolve to address", Expect::NoFailure, "reverse DNS mismatch: no login attempt"),
+    (
+        "postfix.log",
+        "(reason unavailable), sasl_username=admin",
+        Expect::Failure,
+        "a SASL failure with the user logged",
+    ),
+    (
+        "postfix.log",
+        "Invalid authentication mechanism",
+        Expect::NoFailure,
+        "the client asked for a mechanism the server does not offer: no password was tried",
+    ),
+    (
+        "postfix.log",
+        "does not resolve to address",
+        Expect::NoFailure,
+        "reverse DNS mismatch: no login attempt",
+    ),
     // sshd ddos/extra sections: the one line that is a login attempt.
-    ("sshd", "Invalid user  from 192.0.2.68", Expect::Failure, "an (empty) invalid user tried to log in: unknown account"),
+    (
+        "sshd",
+        "Invalid user  from 192.0.2.68",
+        Expect::Failure,
+        "an (empty) invalid user tried to log in: unknown account",
+    ),
 ];
 
 /// Sections (by the modes in their `filterOptions`) that are about login attempts.
@@ -101,7 +126,10 @@ struct Annotated {
 fn read_corpus(file: &str) -> (Vec<(u64, String)>, Vec<Annotated>) {
     let path = corpus_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("corpus file {} is missing ({e}); CI must have ../shared beside the checkout", path.display())
+        panic!(
+            "corpus file {} is missing ({e}); CI must have ../shared beside the checkout",
+            path.display()
+        )
     });
     let mut feed = Vec::new();
     let mut notes = Vec::new();
@@ -117,7 +145,12 @@ fn read_corpus(file: &str) -> (Vec<(u64, String)>, Vec<Annotated>) {
             };
             modes = list
                 .iter()
-                .map(|o| o.get("mode").and_then(Value::as_str).unwrap_or("").to_owned())
+                .map(|o| {
+                    o.get("mode")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                })
                 .collect();
             continue;
         }
@@ -142,7 +175,12 @@ fn read_corpus(file: &str) -> (Vec<(u64, String)>, Vec<Annotated>) {
         }
         feed.push((line_no, line.to_owned()));
         if let Some(note) = note {
-            notes.push(Annotated { line_no, text: line.to_owned(), note, in_scope: section_in_scope(file, &modes) });
+            notes.push(Annotated {
+                line_no,
+                text: line.to_owned(),
+                note,
+                in_scope: section_in_scope(file, &modes),
+            });
         }
     }
     (feed, notes)
@@ -152,16 +190,30 @@ fn config() -> ParseConfig {
     let paris = TimeZone::get("Europe/Paris").unwrap();
     // fail2ban's tests resolve year-less stamps against 2005-08-14 12:00 CEST.
     let now = "2005-08-14T10:00:00Z".parse().unwrap();
-    ParseConfig { envelope: EnvelopeConfig { time_zone: paris, year: YearRule::Reference(now) }, ..Default::default() }
+    ParseConfig {
+        envelope: EnvelopeConfig {
+            time_zone: paris,
+            year: YearRule::Reference(now),
+        },
+        ..Default::default()
+    }
 }
 
 /// Local CET/CEST time of an annotation (`2005-03-7T02:09:33` has a one-digit day).
 fn annotated_instant(s: &str) -> jiff::Timestamp {
     let (date, time) = s.split_once('T').expect("annotation time");
     let mut parts = date.split('-');
-    let (y, m, d) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let dt: DateTime = format!("{y}-{m:0>2}-{d:0>2}T{time}").parse().expect("annotation time");
-    dt.to_zoned(TimeZone::get("Europe/Paris").unwrap()).unwrap().timestamp()
+    let (y, m, d) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let dt: DateTime = format!("{y}-{m:0>2}-{d:0>2}T{time}")
+        .parse()
+        .expect("annotation time");
+    dt.to_zoned(TimeZone::get("Europe/Paris").unwrap())
+        .unwrap()
+        .timestamp()
 }
 
 #[derive(Debug, Default)]
@@ -179,7 +231,11 @@ fn run(file: &str) -> Score {
     let mut events = Vec::new();
     let name: Arc<str> = Arc::from(file);
     for (line_no, text) in &feed {
-        let origin = Origin { file: Some(name.clone()), line: *line_no, offset: 0 };
+        let origin = Origin {
+            file: Some(name.clone()),
+            line: *line_no,
+            offset: 0,
+        };
         parser.push(text.as_bytes(), &origin, &mut events);
     }
     parser.finish(&mut events);
@@ -190,13 +246,20 @@ fn run(file: &str) -> Score {
     }
     // sshd connections: consecutive fed lines with the same pid.
     let mut envelopes = EnvelopeReader::new(config().envelope);
-    let pids: HashMap<u64, Option<u32>> =
-        feed.iter().map(|(n, t)| (*n, envelopes.read(t).line.pid)).collect();
-    let fed_index: HashMap<u64, usize> = feed.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
+    let pids: HashMap<u64, Option<u32>> = feed
+        .iter()
+        .map(|(n, t)| (*n, envelopes.read(t).line.pid))
+        .collect();
+    let fed_index: HashMap<u64, usize> =
+        feed.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
     let connection = |line_no: u64| -> Vec<u64> {
         // The fed lines of the same pid run around `line_no`.
-        let Some(&i) = fed_index.get(&line_no) else { return vec![line_no] };
-        let Some(pid) = pids[&line_no] else { return vec![line_no] };
+        let Some(&i) = fed_index.get(&line_no) else {
+            return vec![line_no];
+        };
+        let Some(pid) = pids[&line_no] else {
+            return vec![line_no];
+        };
         if !file.starts_with("sshd") {
             return vec![line_no];
         }
@@ -213,7 +276,15 @@ fn run(file: &str) -> Score {
     };
     let annotated_match: HashMap<u64, bool> = notes
         .iter()
-        .map(|a| (a.line_no, a.note.get("match").and_then(Value::as_bool).unwrap_or(false)))
+        .map(|a| {
+            (
+                a.line_no,
+                a.note
+                    .get("match")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            )
+        })
         .collect();
 
     let mut score = Score::default();
@@ -241,7 +312,10 @@ fn run(file: &str) -> Score {
                     (Some(_), None) => false,
                 };
                 if !ok {
-                    score.wrong_source.push(format!("{file}:{}: ours {:?}/{:?}, fail2ban {host}: {}", a.line_no, e.source, e.source_name, a.text));
+                    score.wrong_source.push(format!(
+                        "{file}:{}: ours {:?}/{:?}, fail2ban {host}: {}",
+                        a.line_no, e.source, e.source_name, a.text
+                    ));
                 }
             }
         }
@@ -304,7 +378,11 @@ fn event_matches(e: &Event, a: &Annotated, host: Option<&str>) -> bool {
         let want = annotated_instant(t);
         let Some(ours) = e.time else { return false };
         let tai = EnvelopeReader::new(config().envelope).read(&a.text).stamp == Stamp::Tai64n;
-        let want = if tai { want - jiff::SignedDuration::from_secs(10) } else { want };
+        let want = if tai {
+            want - jiff::SignedDuration::from_secs(10)
+        } else {
+            want
+        };
         // fail2ban's annotations have whole seconds.
         if ours.instant.as_second() != want.as_second() {
             return false;
@@ -328,11 +406,26 @@ fn check(file: &str) {
     for p in &s.problems {
         eprintln!("  {p}");
     }
-    assert!(s.wrong_source.is_empty(), "wrong source addresses:\n{}", s.wrong_source.join("\n"));
-    assert!(s.in_scope >= 10, "{file}: too few annotated lines in scope ({})", s.in_scope);
+    assert!(
+        s.wrong_source.is_empty(),
+        "wrong source addresses:\n{}",
+        s.wrong_source.join("\n")
+    );
+    assert!(
+        s.in_scope >= 10,
+        "{file}: too few annotated lines in scope ({})",
+        s.in_scope
+    );
     assert!(pct >= 98.0, "{file}: agreement {pct:.1} % < 98 %");
-    let out_of_scope_problems = s.problems.iter().filter(|p| p.contains("in scope=false")).count();
-    assert_eq!(out_of_scope_problems, 0, "{file}: out-of-scope lines where we broke our own decision");
+    let out_of_scope_problems = s
+        .problems
+        .iter()
+        .filter(|p| p.contains("in scope=false"))
+        .count();
+    assert_eq!(
+        out_of_scope_problems, 0,
+        "{file}: out-of-scope lines where we broke our own decision"
+    );
 }
 
 #[test]
@@ -359,6 +452,9 @@ fn sshd_journal_log() {
 fn corpus_addresses_parse_like_fail2ban() {
     // Guards the comparison itself: a host that is an address must parse as one.
     let ip: IpAddr = "2606:2800:220:1:248:1893:25c8:1946".parse().unwrap();
-    assert_eq!(address::parse("2606:2800:220:1:248:1893:25c8:1946"), Some(ip));
+    assert_eq!(
+        address::parse("2606:2800:220:1:248:1893:25c8:1946"),
+        Some(ip)
+    );
     assert_eq!(address::parse("192.030.0.6"), None);
 }

@@ -13,11 +13,17 @@ use portcullis_parse::{LogParser, ParseConfig};
 use proptest::prelude::*;
 
 fn corpus_lines() -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/fail2ban");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/fail2ban");
     let mut lines = Vec::new();
     for f in ["dovecot.log", "postfix.log", "sshd.log", "sshd-journal.log"] {
-        let text = std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("corpus {f}: {e}"));
-        lines.extend(text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(str::to_owned));
+        let text =
+            std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("corpus {f}: {e}"));
+        lines.extend(
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .map(str::to_owned),
+        );
     }
     lines
 }
@@ -26,7 +32,9 @@ fn corpus_lines() -> Vec<String> {
 fn spelled_in(addr: IpAddr, text: &str) -> bool {
     text.contains(&addr.to_string())
         || match addr {
-            IpAddr::V6(v6) => text.to_ascii_lowercase().contains(&v6.to_string()) || expanded_v6_present(v6, text),
+            IpAddr::V6(v6) => {
+                text.to_ascii_lowercase().contains(&v6.to_string()) || expanded_v6_present(v6, text)
+            }
             IpAddr::V4(_) => false,
         }
 }
@@ -34,7 +42,12 @@ fn spelled_in(addr: IpAddr, text: &str) -> bool {
 fn expanded_v6_present(v6: std::net::Ipv6Addr, text: &str) -> bool {
     // Any token in the text that parses to the same address.
     text.split(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
-        .filter_map(|t| t.trim_matches(':').parse::<IpAddr>().ok().or_else(|| t.parse().ok()))
+        .filter_map(|t| {
+            t.trim_matches(':')
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| t.parse().ok())
+        })
         .any(|a| a == IpAddr::V6(v6))
 }
 
@@ -43,7 +56,15 @@ fn feed(lines: &[Vec<u8>]) -> Vec<Event> {
     let mut out = Vec::new();
     let file: Arc<str> = Arc::from("fuzz");
     for (i, l) in lines.iter().enumerate() {
-        p.push(l, &Origin { file: Some(file.clone()), line: i as u64 + 1, offset: 0 }, &mut out);
+        p.push(
+            l,
+            &Origin {
+                file: Some(file.clone()),
+                line: i as u64 + 1,
+                offset: 0,
+            },
+            &mut out,
+        );
     }
     p.finish(&mut out);
     out

@@ -5,7 +5,10 @@ fn paris() -> TimeZone {
 }
 
 fn reader(year: YearRule) -> EnvelopeReader {
-    EnvelopeReader::new(EnvelopeConfig { time_zone: paris(), year })
+    EnvelopeReader::new(EnvelopeConfig {
+        time_zone: paris(),
+        year,
+    })
 }
 
 fn fail2ban_now() -> YearRule {
@@ -34,9 +37,18 @@ fn bsd_syslog_day_forms_and_precision() {
     let mut r = reader(fail2ban_now());
     for (line, want) in [
         ("Mar  7 18:53:20 bar sshd[1556]: x", "2005-03-07T17:53:20Z"),
-        ("Mar 7 02:09:33 server postfix/smtpd[2]: x", "2005-03-07T01:09:33Z"),
-        ("Jul 02 13:49:31 hostname dovecot[442]: x", "2005-07-02T11:49:31Z"),
-        ("Nov 28 09:16:03.250 srv sshd[1]: x", "2004-11-28T08:16:03.25Z"),
+        (
+            "Mar 7 02:09:33 server postfix/smtpd[2]: x",
+            "2005-03-07T01:09:33Z",
+        ),
+        (
+            "Jul 02 13:49:31 hostname dovecot[442]: x",
+            "2005-07-02T11:49:31Z",
+        ),
+        (
+            "Nov 28 09:16:03.250 srv sshd[1]: x",
+            "2004-11-28T08:16:03.25Z",
+        ),
     ] {
         let e = r.read(line);
         assert_eq!(instant(&e), want, "{line}");
@@ -47,19 +59,42 @@ fn bsd_syslog_day_forms_and_precision() {
 #[test]
 fn reference_year_never_lands_in_the_future() {
     let mut r = reader(fail2ban_now());
-    assert_eq!(instant(&r.read("Dec 12 11:19:11 h dovecot: x")), "2004-12-12T10:19:11Z");
-    assert_eq!(instant(&r.read("Aug 14 10:00:01 h sshd[1]: x")), "2005-08-14T08:00:01Z");
+    assert_eq!(
+        instant(&r.read("Dec 12 11:19:11 h dovecot: x")),
+        "2004-12-12T10:19:11Z"
+    );
+    assert_eq!(
+        instant(&r.read("Aug 14 10:00:01 h sshd[1]: x")),
+        "2005-08-14T08:00:01Z"
+    );
     // Feb 29 goes back to the last leap year before the reference.
-    assert_eq!(instant(&r.read("Feb 29 10:00:00 h sshd[1]: x")), "2004-02-29T09:00:00Z");
+    assert_eq!(
+        instant(&r.read("Feb 29 10:00:00 h sshd[1]: x")),
+        "2004-02-29T09:00:00Z"
+    );
 }
 
 #[test]
 fn fixed_year_rolls_over_at_new_year() {
     let mut r = reader(YearRule::Fixed(2016));
-    let years: Vec<i16> = ["Dec 30 23:59:59 h a: x", "Dec 31 23:59:59 h a: x", "Jan  1 00:00:01 h a: x", "Dec 31 23:59:58 h a: x", "Feb  3 00:00:00 h a: x"]
-        .iter()
-        .map(|l| r.read(l).line.time.unwrap().instant.to_zoned(paris()).year())
-        .collect();
+    let years: Vec<i16> = [
+        "Dec 30 23:59:59 h a: x",
+        "Dec 31 23:59:59 h a: x",
+        "Jan  1 00:00:01 h a: x",
+        "Dec 31 23:59:58 h a: x",
+        "Feb  3 00:00:00 h a: x",
+    ]
+    .iter()
+    .map(|l| {
+        r.read(l)
+            .line
+            .time
+            .unwrap()
+            .instant
+            .to_zoned(paris())
+            .year()
+    })
+    .collect();
     assert_eq!(years, [2016, 2016, 2017, 2016, 2017]);
 }
 
@@ -159,8 +194,13 @@ fn unwraps_repeats_and_solaris_ids() {
     let mut r = reader(fail2ban_now());
     let e = r.read("Feb 25 14:34:10 h sshd[1]: message repeated 3 times: [ Failed password for root from 1.2.3.4 port 22 ssh2]");
     assert_eq!(e.repeat, 3);
-    assert_eq!(e.line.message, "Failed password for root from 1.2.3.4 port 22 ssh2");
-    let e = r.read("Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive");
+    assert_eq!(
+        e.line.message,
+        "Failed password for root from 1.2.3.4 port 22 ssh2"
+    );
+    let e = r.read(
+        "Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive",
+    );
     assert_eq!(e.line.message, "Failed keyboard-interactive");
     let e = r.read("Feb 25 14:34:10 h sshd[1]: message repeated 4000000000 times: [ x]");
     assert_eq!(e.repeat, MAX_REPEAT);
@@ -170,7 +210,23 @@ fn unwraps_repeats_and_solaris_ids() {
 fn crlf_and_garbage_do_not_panic() {
     let mut r = reader(fail2ban_now());
     assert_eq!(r.read("Feb 25 14:34:10 h sshd[1]: x\r").line.message, "x");
-    for junk in ["", "@", "@4000", "<", "<1>", "<999>1 ", "{", "{}", "[", "Feb", "Feb 30 10:00:00 h a: x", "2020-13-01T00:00:00Z x", "Jan 1 25:00:00 x", "1 2 3", "<1>1 2019-07-08T17:40:16Z h a 1 - [unterminated"] {
+    for junk in [
+        "",
+        "@",
+        "@4000",
+        "<",
+        "<1>",
+        "<999>1 ",
+        "{",
+        "{}",
+        "[",
+        "Feb",
+        "Feb 30 10:00:00 h a: x",
+        "2020-13-01T00:00:00Z x",
+        "Jan 1 25:00:00 x",
+        "1 2 3",
+        "<1>1 2019-07-08T17:40:16Z h a 1 - [unterminated",
+    ] {
         let _ = r.read(junk);
     }
 }
