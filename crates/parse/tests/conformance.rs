@@ -32,7 +32,10 @@
 //! target (≥ 98 % per file) applies to the login-attempt sections: fail2ban's default
 //! `dovecot` and `sshd` modes and the `postfix-sasl` (`auth`) mode.
 //!
-//! # Deliberate disagreements (each also listed in [`DELIBERATE`])
+//! # Deliberate disagreements
+//! Each is listed, with its reason, in [`DELIBERATE`]; the figure printed per file says
+//! how many lines agree with fail2ban, how many differ on purpose, and how many differ
+//! without a written reason (at most 2 % may). Beyond that list:
 //! - TAI64N stamps: fail2ban reads `@4000…` labels without the 10 s offset of the
 //!   TAI64 epoch (libtai labels Unix second s as 2^62 + 10 + s); Portcullis subtracts
 //!   it, so its times are 10 s earlier on those lines. Compared with that offset.
@@ -99,6 +102,27 @@ const DELIBERATE: &[(&str, &str, Expect, &str)] = &[
         "Invalid user  from 192.0.2.68",
         Expect::Failure,
         "an (empty) invalid user tried to log in: unknown account",
+    ),
+    // sshd default mode.
+    (
+        "sshd",
+        "refused connect from",
+        Expect::NoFailure,
+        "tcpwrappers refused the connection before any authentication: no login attempt",
+    ),
+    (
+        "sshd",
+        "sshd[9148]: Disconnecting: Too many authentication failures for root",
+        Expect::Failure,
+        "sshd says root failed authentication; no address is logged, so the event has no \
+         source (fail2ban drops the line for want of a host)",
+    ),
+    (
+        "sshd",
+        "tty=ssh ruser= rhost=192.0.2.112  user=root",
+        Expect::Failure,
+        "PAM rejected the password and no Accepted followed: a failed attempt (fail2ban's \
+         normal mode waits for a close line that only its aggressive mode counts)",
     ),
 ];
 
@@ -218,8 +242,13 @@ fn annotated_instant(s: &str) -> jiff::Timestamp {
 
 #[derive(Debug, Default)]
 struct Score {
+    /// Annotated lines in fail2ban's login-attempt modes.
     in_scope: u32,
+    /// Of those, lines where Portcullis does what fail2ban does.
     agree: u32,
+    /// Of those, lines where we differ on purpose (listed in `DELIBERATE`) and do what
+    /// the list says.
+    deliberate: u32,
     out_of_scope: u32,
     problems: Vec<String>,
     wrong_source: Vec<String>,
@@ -295,11 +324,9 @@ fn run(file: &str) -> Score {
             .iter()
             .find(|(f, needle, _, _)| file.starts_with(f) && a.text.contains(needle))
             .map(|(_, _, expect, _)| *expect);
-        let expect = match decision {
-            Some(e) => e,
-            None if a.in_scope && f2b_match => Expect::Failure,
-            None => Expect::NoFailure,
-        };
+        let fail2ban_view = if a.in_scope && f2b_match { Expect::Failure } else { Expect::NoFailure };
+        let expect = decision.unwrap_or(fail2ban_view);
+        let on_purpose = a.in_scope && expect != fail2ban_view;
         let here = by_line.get(&a.line_no).map(Vec::as_slice).unwrap_or(&[]);
         let failures_here: Vec<&&Event> = here.iter().filter(|e| e.outcome.is_failure()).collect();
 
@@ -331,7 +358,7 @@ fn run(file: &str) -> Score {
                     .copied()
                     .filter(|e| e.outcome.is_failure())
                     .collect();
-                candidates.iter().any(|e| event_matches(e, a, host))
+                candidates.iter().any(|e| event_matches(e, a, host, e.origin.line != a.line_no))
             }
             Expect::NoFailure => {
                 // A failure here is fine if fail2ban reports the same attempt at a later
@@ -344,7 +371,9 @@ fn run(file: &str) -> Score {
         };
         if a.in_scope {
             score.in_scope += 1;
-            if agrees {
+            if agrees && on_purpose {
+                score.deliberate += 1;
+            } else if agrees {
                 score.agree += 1;
             }
         } else {
@@ -363,7 +392,9 @@ fn run(file: &str) -> Score {
     score
 }
 
-fn event_matches(e: &Event, a: &Annotated, host: Option<&str>) -> bool {
+/// `earlier`: the event is from an earlier line of the same connection; its time is
+/// then that line's, which may precede fail2ban's.
+fn event_matches(e: &Event, a: &Annotated, host: Option<&str>, earlier: bool) -> bool {
     if let Some(host) = host {
         let same = match (e.source, address::parse(host)) {
             (Some(ours), Some(theirs)) => ours == theirs,
@@ -384,7 +415,8 @@ fn event_matches(e: &Event, a: &Annotated, host: Option<&str>) -> bool {
             want
         };
         // fail2ban's annotations have whole seconds.
-        if ours.instant.as_second() != want.as_second() {
+        let (ours, want) = (ours.instant.as_second(), want.as_second());
+        if ours != want && !(earlier && ours < want) {
             return false;
         }
     }
@@ -399,9 +431,11 @@ fn event_matches(e: &Event, a: &Annotated, host: Option<&str>) -> bool {
 fn check(file: &str) {
     let s = run(file);
     let pct = f64::from(s.agree) * 100.0 / f64::from(s.in_scope.max(1));
+    let unexplained = s.in_scope - s.agree - s.deliberate;
+    let unexplained_pct = f64::from(unexplained) * 100.0 / f64::from(s.in_scope.max(1));
     eprintln!(
-        "{file}: {}/{} login-attempt lines agree ({pct:.1} %); {} out-of-scope lines checked against our own decisions",
-        s.agree, s.in_scope, s.out_of_scope
+        "{file}: {}/{} login-attempt lines agree with fail2ban ({pct:.1} %), {} differ on purpose, {unexplained} differ unexplained ({unexplained_pct:.1} %); {} out-of-scope lines checked against our own decisions",
+        s.agree, s.in_scope, s.deliberate, s.out_of_scope
     );
     for p in &s.problems {
         eprintln!("  {p}");
@@ -416,7 +450,9 @@ fn check(file: &str) {
         "{file}: too few annotated lines in scope ({})",
         s.in_scope
     );
-    assert!(pct >= 98.0, "{file}: agreement {pct:.1} % < 98 %");
+    // Every difference from fail2ban is either written down in `DELIBERATE` with its
+    // reason, or counts against the 98 % target.
+    assert!(unexplained_pct <= 2.0, "{file}: {unexplained_pct:.1} % of lines differ from fail2ban without a written reason");
     let out_of_scope_problems = s
         .problems
         .iter()
