@@ -16,7 +16,7 @@ pub struct ReadOptions {
 
     /// Time zone of stamps that carry no offset: an IANA name (`Europe/London`), `UTC`
     /// or a fixed offset (`+01:00`). Default: the system's.
-    #[arg(long, value_name = "ZONE")]
+    #[arg(long, value_name = "ZONE", allow_hyphen_values = true)]
     pub timezone: Option<String>,
 
     /// What to do with `@domain` in user names: `keep`, `strip`, or `default:DOMAIN`

@@ -324,7 +324,11 @@ fn run(file: &str) -> Score {
             .iter()
             .find(|(f, needle, _, _)| file.starts_with(f) && a.text.contains(needle))
             .map(|(_, _, expect, _)| *expect);
-        let fail2ban_view = if a.in_scope && f2b_match { Expect::Failure } else { Expect::NoFailure };
+        let fail2ban_view = if a.in_scope && f2b_match {
+            Expect::Failure
+        } else {
+            Expect::NoFailure
+        };
         let expect = decision.unwrap_or(fail2ban_view);
         let on_purpose = a.in_scope && expect != fail2ban_view;
         let here = by_line.get(&a.line_no).map(Vec::as_slice).unwrap_or(&[]);
@@ -358,7 +362,9 @@ fn run(file: &str) -> Score {
                     .copied()
                     .filter(|e| e.outcome.is_failure())
                     .collect();
-                candidates.iter().any(|e| event_matches(e, a, host, e.origin.line != a.line_no))
+                candidates
+                    .iter()
+                    .any(|e| event_matches(e, a, host, e.origin.line != a.line_no))
             }
             Expect::NoFailure => {
                 // A failure here is fine if fail2ban reports the same attempt at a later
@@ -452,7 +458,10 @@ fn check(file: &str) {
     );
     // Every difference from fail2ban is either written down in `DELIBERATE` with its
     // reason, or counts against the 98 % target.
-    assert!(unexplained_pct <= 2.0, "{file}: {unexplained_pct:.1} % of lines differ from fail2ban without a written reason");
+    assert!(
+        unexplained_pct <= 2.0,
+        "{file}: {unexplained_pct:.1} % of lines differ from fail2ban without a written reason"
+    );
     let out_of_scope_problems = s
         .problems
         .iter()
