@@ -2,11 +2,11 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use portcullis_core::{Event, Origin};
+use portcullis_core::Event;
 use portcullis_parse::envelope::EnvelopeConfig;
 use portcullis_parse::{LineReader, LogParser, ParseConfig, Stats, YearRule};
 
@@ -74,10 +74,42 @@ const CSV_COLUMNS: [&str; 16] = [
 pub fn run(args: &EventsArgs) -> Result<ExitCode> {
     let time_zone = args.read.time_zone()?;
     let accounts = args.read.account_rules()?;
-    let stdout = io::stdout().lock();
-    let mut sink = Sink::new(args.format, stdout)?;
+    let format = args.format;
+    // Two threads: this one reads and parses, the other serialises and writes, with a
+    // short bounded queue of event batches between them.
+    let (total, flow) = std::thread::scope(|scope| -> Result<(Stats, Flow)> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(8);
+        let writer = scope.spawn(move || -> Result<Flow> {
+            let mut sink = Sink::new(format, io::stdout().lock())?;
+            for mut batch in rx {
+                if sink.write_all(&mut batch)? == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+            }
+            sink.flush()
+        });
+        let parsed = parse_files(args, &time_zone, &accounts, &tx);
+        drop(tx);
+        let flow = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the output thread failed"))??;
+        Ok((parsed?, flow))
+    })?;
+    if flow == Flow::Go && !args.quiet {
+        eprintln!("{}", summary(args.files.len(), &total, args.read.max_line));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses every file in order, sending event batches to the writer. Stops early, with
+/// the counts so far, when the writer has gone (its reader closed the pipe).
+fn parse_files(
+    args: &EventsArgs,
+    time_zone: &jiff::tz::TimeZone,
+    accounts: &portcullis_core::AccountRules,
+    tx: &mpsc::SyncSender<Vec<Event>>,
+) -> Result<Stats> {
     let mut total = Stats::default();
-    let mut events = Vec::with_capacity(64);
     for name in &args.files {
         let input = input::open(name)?;
         let year = match args.read.year {
@@ -94,36 +126,24 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
         let mut parser = LogParser::new(config);
         let mut reader = LineReader::with_max_line(input.reader, args.read.max_line);
         let file: Arc<str> = Arc::from(name.as_str());
-        let mut origin = Origin {
-            file: Some(file),
-            line: 0,
-            offset: 0,
-        };
-        while let Some(line) = reader
-            .next_line()
+        let mut events = Vec::new();
+        while let Some(block) = reader
+            .next_block()
             .with_context(|| format!("cannot read {name}"))?
         {
-            origin.line = line.number;
-            origin.offset = line.offset;
-            parser.push(line.bytes, &origin, &mut events);
-            if !events.is_empty() && sink.write_all(&mut events)? == Flow::Stop {
-                return Ok(ExitCode::SUCCESS);
+            parser.push_block(&block, Some(&file), args.read.max_line, &mut events);
+            if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
+                return Ok(total);
             }
         }
         parser.finish(&mut events);
         parser.count_oversized(reader.oversized());
-        if sink.write_all(&mut events)? == Flow::Stop {
-            return Ok(ExitCode::SUCCESS);
-        }
         total.add(parser.stats());
+        if !events.is_empty() && tx.send(events).is_err() {
+            return Ok(total);
+        }
     }
-    if sink.flush()? == Flow::Stop {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !args.quiet {
-        eprintln!("{}", summary(args.files.len(), &total, args.read.max_line));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(total)
 }
 
 pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {

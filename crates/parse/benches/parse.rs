@@ -1,1 +1,630 @@
-fn main() {}
+//! Throughput of the parsing pipeline on generated RFC 3164 mail and SSH logs.
+//!
+//! `cargo bench -p portcullis-parse` measures, in lines per second:
+//!
+//! - `push/noise`: mail-server lines that are not about logins (deliveries, queue
+//!   chatter, LMTP and IMAP sessions): the prefilter rejects them.
+//! - `push/dovecot`: Dovecot 2.3 login, failed-login and auth-worker lines.
+//! - `push/postfix`: Postfix SASL failures and SASL-authenticated submissions.
+//! - `push/sshd`: OpenSSH failed, invalid-user, accepted and preauth lines.
+//! - `push/mix`: a realistic mail log, ~12 % authentication lines, as written by
+//!   `benches/gen-mail-log.py`.
+//! - `envelope/rfc3164`: [`EnvelopeReader::read`] alone on the lines of the mix.
+//!
+//! The lines are made by a small deterministic generator below (a port of the Python
+//! generator's formats), so the benchmark needs no files. Each `push` iteration runs a
+//! fresh [`LogParser`] over the whole set (setup not timed), clearing events as the CLI
+//! does, and ends with [`LogParser::finish`].
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{
+    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use jiff::tz::TimeZone;
+use portcullis_core::Origin;
+use portcullis_parse::{EnvelopeConfig, EnvelopeReader, LogParser, ParseConfig, YearRule};
+
+/// Lines in each benchmark's input.
+const LINES: usize = 100_000;
+
+/// SplitMix64: small, fast and the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next() >> 32) * n) >> 32
+    }
+
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const FIRST: &[&str] = &[
+    "anna", "ben", "chloe", "david", "emma", "felix", "grace", "henry", "isla", "jack", "kate",
+    "liam", "maria", "noah", "olivia", "paul", "rosa", "sam", "a.jones", "j.smith", "m.brown",
+    "t.evans",
+];
+const LAST: &[&str] = &[
+    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "wright",
+    "evans", "walker", "roberts", "green", "patel", "khan", "lewis",
+];
+const LOCAL_DOMAINS: &[&str] = &["parliament.example", "example.org", "mail.example.net"];
+const REMOTE_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "gmx.de",
+    "web.de",
+    "example.com",
+    "lists.example.net",
+];
+const GUESSES: &[&str] = &[
+    "admin",
+    "info",
+    "test",
+    "sales",
+    "support",
+    "office",
+    "contact",
+    "webmaster",
+    "postmaster",
+    "user",
+    "guest",
+    "root",
+    "mail",
+    "backup",
+    "info@parliament.example",
+    "admin@example.org",
+];
+const SSH_GUESSES: &[&str] = &[
+    "root", "admin", "ubuntu", "test", "oracle", "postgres", "git", "user", "pi", "ftpuser",
+];
+const LIPS: &[&str] = &["192.0.2.1", "192.0.2.1", "192.0.2.1", "2001:db8::25"];
+const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Generates log lines event by event; each event writes one or more lines.
+struct Gen {
+    rng: Rng,
+    /// Seconds since 1 March, 00:00.
+    clock_ms: u64,
+    prefix: String,
+    prefix_sec: u64,
+    counter: u64,
+    users: Vec<String>,
+    clients: Vec<String>,
+    bots: Vec<String>,
+    peers: Vec<(String, String)>,
+    senders: Vec<String>,
+}
+
+type Event = fn(&mut Gen, &mut Vec<String>);
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        let v4 = |r: &mut Rng| {
+            format!(
+                "{}.{}.{}.{}",
+                11 + r.below(212),
+                r.below(256),
+                r.below(256),
+                1 + r.below(254)
+            )
+        };
+        let v6 = |r: &mut Rng| {
+            format!(
+                "2001:db8:{:x}:{:x}::{:x}",
+                r.below(1 << 16),
+                r.below(1 << 16),
+                1 + r.below(0xfffe)
+            )
+        };
+        let addr = |r: &mut Rng, i: usize, every: usize| if i % every == 0 { v6(r) } else { v4(r) };
+        let users = (0..2000)
+            .map(|_| {
+                let (f, l, d) = (*rng.pick(FIRST), *rng.pick(LAST), *rng.pick(LOCAL_DOMAINS));
+                if rng.chance(70) {
+                    format!("{f}.{l}@{d}")
+                } else {
+                    format!("{f}.{l}{}@{d}", 2 + rng.below(97))
+                }
+            })
+            .collect();
+        let clients = (0..3000).map(|i| addr(&mut rng, i, 25)).collect();
+        let bots = (0..600).map(|i| addr(&mut rng, i, 30)).collect();
+        let peers = (0..4000)
+            .map(|i| {
+                let ip = addr(&mut rng, i, 40);
+                let name = if rng.chance(20) {
+                    "unknown".to_owned()
+                } else {
+                    format!("mail{}.{}", 1 + rng.below(40), rng.pick(REMOTE_DOMAINS))
+                };
+                (name, ip)
+            })
+            .collect();
+        let senders = (0..3000)
+            .map(|_| {
+                format!(
+                    "{}{}@{}",
+                    rng.pick(FIRST).replace('.', ""),
+                    1 + rng.below(998),
+                    rng.pick(REMOTE_DOMAINS)
+                )
+            })
+            .collect();
+        Self {
+            rng,
+            clock_ms: 0,
+            prefix: String::new(),
+            prefix_sec: u64::MAX,
+            counter: 0,
+            users,
+            clients,
+            bots,
+            peers,
+            senders,
+        }
+    }
+
+    /// The `Mmm dd hh:mm:ss mail01 ` prefix for an event of about `lines` lines; log
+    /// time advances about 0.1 s a line.
+    fn stamp(&mut self, lines: u64) -> String {
+        self.clock_ms += self.rng.below(200 * lines);
+        let s = self.clock_ms / 1000;
+        if s != self.prefix_sec {
+            self.prefix_sec = s;
+            let (day, h, m, sec) = (1 + s / 86_400 % 31, s / 3600 % 24, s / 60 % 60, s % 60);
+            self.prefix = format!("Mar {day:2} {h:02}:{m:02}:{sec:02} mail01 ");
+        }
+        self.prefix.clone()
+    }
+
+    fn pid(&mut self) -> u64 {
+        1000 + self.rng.below(60_000)
+    }
+
+    fn qid(&mut self) -> String {
+        self.counter += 1;
+        format!(
+            "{:010X}",
+            self.counter.wrapping_mul(2_654_435_761) & 0xFF_FFFF_FFFF
+        )
+    }
+
+    /// A Dovecot session id: 16 base64 characters.
+    fn session(&mut self) -> String {
+        let mut x = self.rng.next();
+        (0..16)
+            .map(|_| {
+                let c = B64[(x & 63) as usize] as char;
+                x = x.rotate_right(6) ^ 0x5851_F42D_4C95_7F2D;
+                c
+            })
+            .collect()
+    }
+
+    fn user(&mut self) -> String {
+        self.rng.pick(&self.users).clone()
+    }
+
+    fn client(&mut self) -> String {
+        self.rng.pick(&self.clients).clone()
+    }
+
+    fn bot(&mut self) -> String {
+        self.rng.pick(&self.bots).clone()
+    }
+
+    // --- mail events (formats as in benches/gen-mail-log.py) ----------------------
+
+    fn inbound(&mut self, out: &mut Vec<String>) {
+        let (name, ip) = self.rng.pick(&self.peers).clone();
+        let (pid, q) = (self.pid(), self.qid());
+        let rcpt = self.user();
+        let sender = self.rng.pick(&self.senders).clone();
+        let size = 2000 + self.rng.below(80_000);
+        let msgid = format!(
+            "{:x}.{:x}@{}",
+            self.rng.next() >> 24,
+            self.rng.below(1 << 20),
+            self.rng.pick(REMOTE_DOMAINS)
+        );
+        let st = self.stamp(6);
+        out.push(format!(
+            "{st}postfix/smtpd[{pid}]: connect from {name}[{ip}]"
+        ));
+        if self.rng.chance(60) {
+            out.push(format!("{st}postfix/smtpd[{pid}]: Anonymous TLS connection established from {name}[{ip}]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"));
+        }
+        out.push(format!(
+            "{st}postfix/smtpd[{pid}]: {q}: client={name}[{ip}]"
+        ));
+        out.push(format!(
+            "{st}postfix/cleanup[{}]: {q}: message-id=<{msgid}>",
+            pid + 7
+        ));
+        out.push(format!(
+            "{st}postfix/qmgr[1528]: {q}: from=<{sender}>, size={size}, nrcpt=1 (queue active)"
+        ));
+        out.push(format!("{st}postfix/smtpd[{pid}]: disconnect from {name}[{ip}] ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7"));
+        let (lpid, sess) = (self.pid(), self.session());
+        let st = self.stamp(4);
+        out.push(format!("{st}dovecot: lmtp({lpid}): Connect from local"));
+        out.push(format!(
+            "{st}dovecot: lmtp({rcpt})<{lpid}><{sess}>: msgid=<{msgid}>: saved mail to INBOX"
+        ));
+        out.push(format!("{st}postfix/lmtp[{}]: {q}: to=<{rcpt}>, relay=mail01.parliament.example[private/dovecot-lmtp], delay=0.26, delays=0.17/0.01/0.02/0.06, dsn=2.0.0, status=sent (250 2.0.0 <{rcpt}> {sess} Saved)", pid + 13));
+        out.push(format!("{st}dovecot: lmtp({lpid}): Disconnect from local: Client has quit the connection (state=READY)"));
+        out.push(format!("{st}postfix/qmgr[1528]: {q}: removed"));
+    }
+
+    fn submission(&mut self, out: &mut Vec<String>) {
+        let (user, ip) = (self.user(), self.client());
+        let (pid, q) = (self.pid(), self.qid());
+        let rcpt = self.rng.pick(&self.senders).clone();
+        let st = self.stamp(7);
+        let domain = user.split('@').nth(1).unwrap_or_default();
+        out.push(format!(
+            "{st}postfix/submission/smtpd[{pid}]: connect from unknown[{ip}]"
+        ));
+        out.push(format!("{st}postfix/submission/smtpd[{pid}]: {q}: client=unknown[{ip}], sasl_method=PLAIN, sasl_username={user}"));
+        out.push(format!(
+            "{st}postfix/cleanup[{}]: {q}: message-id=<{}.{q}@{domain}>",
+            pid + 7,
+            self.clock_ms
+        ));
+        out.push(format!(
+            "{st}opendkim[1531]: {q}: DKIM-Signature field added (s=mail, d={domain})"
+        ));
+        out.push(format!(
+            "{st}postfix/qmgr[1528]: {q}: from=<{user}>, size={}, nrcpt=1 (queue active)",
+            1500 + self.rng.below(40_000)
+        ));
+        out.push(format!("{st}postfix/submission/smtpd[{pid}]: disconnect from unknown[{ip}] ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=8"));
+        out.push(format!("{st}postfix/smtp[{}]: {q}: to=<{rcpt}>, relay=mx1.example.com[198.51.100.25]:25, delay=1.4, delays=0.1/0.01/0.42/0.87, dsn=2.0.0, status=sent (250 2.0.0 OK)", pid + 9));
+        out.push(format!("{st}postfix/qmgr[1528]: {q}: removed"));
+    }
+
+    fn imap_session(&mut self, out: &mut Vec<String>) {
+        let (user, ip, lip) = (self.user(), self.client(), *self.rng.pick(LIPS));
+        let (pid, sess) = (self.pid(), self.session());
+        let st = self.stamp(2);
+        out.push(format!("{st}dovecot: imap-login: Login: user=<{user}>, method=PLAIN, rip={ip}, lip={lip}, mpid={pid}, TLS, session=<{sess}>"));
+        out.push(format!(
+            "{st}dovecot: imap({user})<{pid}><{sess}>: Logged out in={} out={} deleted=0 expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=1 body_bytes={}",
+            self.rng.below(9000),
+            self.rng.below(400_000),
+            self.rng.below(90_000)
+        ));
+    }
+
+    /// Successful Dovecot logins only (no session lines), for the Dovecot group.
+    fn dovecot_login(&mut self, out: &mut Vec<String>) {
+        let (user, ip, lip) = (self.user(), self.client(), *self.rng.pick(LIPS));
+        let (pid, sess) = (self.pid(), self.session());
+        let proto = *self
+            .rng
+            .pick(&["imap", "imap", "imap", "pop3", "submission"]);
+        let st = self.stamp(1);
+        out.push(format!("{st}dovecot: {proto}-login: Login: user=<{user}>, method=PLAIN, rip={ip}, lip={lip}, mpid={pid}, TLS, session=<{sess}>"));
+    }
+
+    fn dovecot_failed(&mut self, out: &mut Vec<String>) {
+        let bot = self.rng.chance(70);
+        let (ip, user) = if bot {
+            (self.bot(), (*self.rng.pick(GUESSES)).to_owned())
+        } else {
+            (self.client(), self.user())
+        };
+        let lip = *self.rng.pick(LIPS);
+        let n = if bot { 1 + self.rng.below(3) } else { 1 };
+        let proto = *self
+            .rng
+            .pick(&["imap", "imap", "imap", "pop3", "submission"]);
+        let why = if bot && self.rng.chance(50) {
+            "unknown user"
+        } else {
+            "Password mismatch"
+        };
+        let sess = self.session();
+        let st = self.stamp(n + 1);
+        for _ in 0..n {
+            out.push(format!(
+                "{st}dovecot: auth-worker(1316): sql({user},{ip},<{sess}>): {why}"
+            ));
+        }
+        let tls = if self.rng.chance(80) { ", TLS" } else { "" };
+        let secs = 2 * n + self.rng.below(4);
+        out.push(format!("{st}dovecot: {proto}-login: Disconnected (auth failed, {n} attempts in {secs} secs): user=<{user}>, method=PLAIN, rip={ip}, lip={lip}{tls}, session=<{sess}>"));
+    }
+
+    fn sasl_failed(&mut self, out: &mut Vec<String>) {
+        let ip = self.bot();
+        let pid = self.pid();
+        let daemon = if self.rng.chance(50) {
+            "submission/smtpd"
+        } else {
+            "smtpd"
+        };
+        let (mech, arg) = if self.rng.chance(80) {
+            ("LOGIN", "UGFzc3dvcmQ6")
+        } else {
+            ("PLAIN", "")
+        };
+        let n = 1 + self.rng.below(2);
+        let st = self.stamp(n + 3);
+        out.push(format!(
+            "{st}postfix/{daemon}[{pid}]: connect from unknown[{ip}]"
+        ));
+        for _ in 0..n {
+            out.push(format!("{st}postfix/{daemon}[{pid}]: warning: unknown[{ip}]: SASL {mech} authentication failed: {arg}"));
+        }
+        out.push(format!(
+            "{st}postfix/{daemon}[{pid}]: lost connection after AUTH from unknown[{ip}]"
+        ));
+        out.push(format!("{st}postfix/{daemon}[{pid}]: disconnect from unknown[{ip}] ehlo=1 auth=0/{n} commands=1/{}", n + 1));
+    }
+
+    fn scanner(&mut self, out: &mut Vec<String>) {
+        let ip = self.bot();
+        let st = self.stamp(2);
+        if self.rng.chance(50) {
+            let sess = self.session();
+            out.push(format!("{st}dovecot: imap-login: Disconnected (no auth attempts in {} secs): user=<>, rip={ip}, lip=192.0.2.1, session=<{sess}>", self.rng.below(10)));
+        } else {
+            let pid = self.pid();
+            out.push(format!(
+                "{st}postfix/smtpd[{pid}]: connect from unknown[{ip}]"
+            ));
+            out.push(format!(
+                "{st}postfix/smtpd[{pid}]: lost connection after EHLO from unknown[{ip}]"
+            ));
+            out.push(format!(
+                "{st}postfix/smtpd[{pid}]: disconnect from unknown[{ip}] ehlo=1 commands=1"
+            ));
+        }
+    }
+
+    // --- sshd events -------------------------------------------------------------
+
+    fn ssh_failed(&mut self, out: &mut Vec<String>) {
+        let ip = self.bot();
+        let (pid, port) = (self.pid(), 1024 + self.rng.below(64_000));
+        let user = *self.rng.pick(SSH_GUESSES);
+        let st = self.stamp(4);
+        if user == "root" {
+            out.push(format!("{st}sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}  user=root"));
+            out.push(format!(
+                "{st}sshd[{pid}]: Failed password for root from {ip} port {port} ssh2"
+            ));
+            if self.rng.chance(30) {
+                out.push(format!("{st}sshd[{pid}]: message repeated 2 times: [ Failed password for root from {ip} port {port} ssh2]"));
+            }
+            out.push(format!(
+                "{st}sshd[{pid}]: Received disconnect from {ip} port {port}:11: Bye Bye [preauth]"
+            ));
+            out.push(format!("{st}sshd[{pid}]: Disconnected from authenticating user root {ip} port {port} [preauth]"));
+        } else {
+            out.push(format!(
+                "{st}sshd[{pid}]: Invalid user {user} from {ip} port {port}"
+            ));
+            out.push(format!(
+                "{st}sshd[{pid}]: pam_unix(sshd:auth): check pass; user unknown"
+            ));
+            out.push(format!("{st}sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}"));
+            out.push(format!("{st}sshd[{pid}]: Failed password for invalid user {user} from {ip} port {port} ssh2"));
+            out.push(format!("{st}sshd[{pid}]: Connection closed by invalid user {user} {ip} port {port} [preauth]"));
+        }
+    }
+
+    fn ssh_accepted(&mut self, out: &mut Vec<String>) {
+        let ip = self.client();
+        let (pid, port) = (self.pid(), 1024 + self.rng.below(64_000));
+        let user = *self.rng.pick(&["deploy", "backup", "alice", "bob"]);
+        let st = self.stamp(3);
+        if self.rng.chance(70) {
+            out.push(format!("{st}sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0"));
+        } else {
+            out.push(format!(
+                "{st}sshd[{pid}]: Accepted password for {user} from {ip} port {port} ssh2"
+            ));
+        }
+        out.push(format!("{st}sshd[{pid}]: pam_unix(sshd:session): session opened for user {user}(uid=1000) by (uid=0)"));
+        out.push(format!(
+            "{st}sshd[{pid}]: pam_unix(sshd:session): session closed for user {user}"
+        ));
+    }
+
+    fn ssh_preauth(&mut self, out: &mut Vec<String>) {
+        let ip = self.bot();
+        let (pid, port) = (self.pid(), 1024 + self.rng.below(64_000));
+        let st = self.stamp(1);
+        if self.rng.chance(50) {
+            out.push(format!(
+                "{st}sshd[{pid}]: Connection closed by {ip} port {port} [preauth]"
+            ));
+        } else {
+            out.push(format!("{st}sshd[{pid}]: Connection reset by authenticating user root {ip} port {port} [preauth]"));
+        }
+    }
+}
+
+/// The realistic mail log mix (weights as in gen-mail-log.py, minor events left out).
+const MIX: &[(u32, Event)] = &[
+    (30, Gen::inbound),
+    (12, Gen::submission),
+    (28, Gen::imap_session),
+    (11, Gen::dovecot_failed),
+    (8, Gen::sasl_failed),
+    (5, Gen::scanner),
+];
+
+/// `n` lines from events drawn from `events` by weight, keeping those `keep` accepts.
+fn generate(seed: u64, n: usize, events: &[(u32, Event)], keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let table: Vec<Event> = events
+        .iter()
+        .flat_map(|&(w, f)| std::iter::repeat_n(f, w as usize))
+        .collect();
+    let mut g = Gen::new(seed);
+    let mut lines = Vec::with_capacity(n + 16);
+    let mut buf = Vec::new();
+    while lines.len() < n {
+        let event = *g.rng.pick(&table);
+        event(&mut g, &mut buf);
+        lines.extend(buf.drain(..).filter(|l| keep(l)));
+    }
+    lines.truncate(n);
+    lines
+}
+
+fn inputs() -> Vec<(&'static str, Vec<String>)> {
+    // Noise: lines the driver's prefilter rejects.
+    let prefilter = LogParser::new(ParseConfig::default());
+    let noise = |l: &str| !prefilter.is_candidate(l.as_bytes());
+    let sasl = |l: &str| l.contains("SASL") || l.contains("sasl_username");
+    vec![
+        ("noise", generate(1, LINES, MIX, noise)),
+        (
+            "dovecot",
+            generate(
+                2,
+                LINES,
+                &[(2, Gen::dovecot_login), (3, Gen::dovecot_failed)],
+                |_| true,
+            ),
+        ),
+        (
+            "postfix",
+            generate(
+                3,
+                LINES,
+                &[(3, Gen::sasl_failed), (2, Gen::submission)],
+                sasl,
+            ),
+        ),
+        (
+            "sshd",
+            generate(
+                4,
+                LINES,
+                &[
+                    (5, Gen::ssh_failed),
+                    (1, Gen::ssh_accepted),
+                    (2, Gen::ssh_preauth),
+                ],
+                |_| true,
+            ),
+        ),
+        ("mix", generate(5, LINES, MIX, |_| true)),
+    ]
+}
+
+fn config() -> ParseConfig {
+    ParseConfig {
+        envelope: EnvelopeConfig {
+            time_zone: TimeZone::UTC,
+            year: YearRule::Fixed(2024),
+        },
+        ..ParseConfig::default()
+    }
+}
+
+/// One pass over `lines`, as `portcullis events` does it; returns the events seen.
+fn run(parser: &mut LogParser, lines: &[String]) -> u64 {
+    let mut origin = Origin::default();
+    let mut out = Vec::with_capacity(64);
+    let mut events = 0;
+    for (i, line) in lines.iter().enumerate() {
+        origin.line = i as u64 + 1;
+        parser.push(black_box(line.as_bytes()), &origin, &mut out);
+        if !out.is_empty() {
+            events += out.len() as u64;
+            black_box(&out);
+            out.clear();
+        }
+    }
+    parser.finish(&mut out);
+    events + out.len() as u64
+}
+
+/// Short runs: 1 s warm-up, 3 s measurement. One iteration is a whole input (tens of
+/// milliseconds, more once the real parsers do work), so flat sampling with 10 samples
+/// keeps each benchmark within its 3 s.
+fn settings<M: criterion::measurement::Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>) {
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat);
+}
+
+fn benches(c: &mut Criterion) {
+    let inputs = inputs();
+    for (name, lines) in &inputs {
+        let mut parser = LogParser::new(config());
+        run(&mut parser, lines);
+        let s = parser.stats();
+        eprintln!(
+            "push/{name}: {} lines, {} bytes; one pass gives {} events, {} auth-looking lines not understood",
+            s.lines,
+            lines.iter().map(|l| l.len() + 1).sum::<usize>(),
+            s.events,
+            s.unparsed_auth_lines
+        );
+    }
+
+    let mut group = c.benchmark_group("push");
+    settings(&mut group);
+    for (name, lines) in &inputs {
+        group.throughput(Throughput::Elements(lines.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), lines, |b, lines| {
+            b.iter_batched(
+                || LogParser::new(config()),
+                |mut p| run(&mut p, lines),
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+
+    let mix = &inputs
+        .iter()
+        .find(|(name, _)| *name == "mix")
+        .expect("the mix is generated")
+        .1;
+    let mut group = c.benchmark_group("envelope");
+    settings(&mut group);
+    group.throughput(Throughput::Elements(mix.len() as u64));
+    group.bench_function("rfc3164", |b| {
+        b.iter_batched(
+            || EnvelopeReader::new(config().envelope),
+            |mut reader| {
+                for line in mix {
+                    black_box(reader.read(black_box(line)));
+                }
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(parse, benches);
+criterion_main!(parse);

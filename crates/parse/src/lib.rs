@@ -29,7 +29,7 @@ mod text;
 
 pub use driver::{LogParser, ParseConfig, Stats};
 pub use envelope::{EnvelopeConfig, EnvelopeReader, Line, YearRule};
-pub use reader::{LineReader, RawLine};
+pub use reader::{Block, LineReader, RawLine};
 
 use portcullis_core::{Event, EventTime, Origin, Outcome, Service};
 

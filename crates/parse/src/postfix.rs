@@ -11,9 +11,9 @@
 //! control (its PTR record), so the address is read from the last `[...]` before the
 //! `: SASL` marker. A PID is not a session, so events carry none.
 
+use crate::text::{find, rfind};
 use std::net::IpAddr;
 
-use memchr::memmem;
 use portcullis_core::{Event, Outcome, Protocol, Reason, Service, address};
 
 use crate::{Ctx, Line, Verdict};
@@ -99,18 +99,22 @@ impl Postfix {
     /// `HOST[ADDR][:PORT], sasl_method=M, sasl_username=U[, sasl_sender=S]`: a success
     /// when a SASL user is named, otherwise a plain connection.
     fn client(&self, rest: &str, ctx: &Ctx<'_>, out: &mut Vec<Event>) -> Verdict {
-        let Some(u) = memmem::find(rest.as_bytes(), b", sasl_username=") else {
+        let Some(u) = find!(rest.as_bytes(), b", sasl_username=") else {
             return Verdict::Recognised;
         };
         let host = rest.split_once(", ").map_or(rest, |(h, _)| h);
         let (addr, port) = host_addr(host);
         let user = &rest[u + 16..];
         // Server-written fields that may follow the user.
-        let end = [", sasl_sender=", ", orig_queue_id=", ", orig_client="]
-            .iter()
-            .filter_map(|k| memmem::find(user.as_bytes(), k.as_bytes()))
-            .min()
-            .unwrap_or(user.len());
+        let end = [
+            find!(user.as_bytes(), b", sasl_sender="),
+            find!(user.as_bytes(), b", orig_queue_id="),
+            find!(user.as_bytes(), b", orig_client="),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(user.len());
         let user = &user[..end];
         let mut e = ctx.event(Service::Postfix, Outcome::Success);
         e.protocol = Some(Protocol::Smtp);
@@ -133,10 +137,10 @@ struct SaslFailure<'a> {
 }
 
 fn sasl_failure(rest: &str) -> Option<SaslFailure<'_>> {
-    let i = memmem::find(rest.as_bytes(), b": SASL ")?;
+    let i = find!(rest.as_bytes(), b": SASL ")?;
     let (addr, port) = host_addr(&rest[..i]);
     let after = &rest[i + 7..];
-    let j = memmem::find(after.as_bytes(), b" authentication failed")?;
+    let j = find!(after.as_bytes(), b" authentication failed")?;
     let mech = &after[..j];
     if mech.is_empty() || mech.contains(' ') {
         return None;
@@ -145,7 +149,7 @@ fn sasl_failure(rest: &str) -> Option<SaslFailure<'_>> {
         .strip_prefix(':')
         .unwrap_or(&after[j + 22..])
         .trim();
-    let (text, user) = match memmem::rfind(text.as_bytes(), b", sasl_username=") {
+    let (text, user) = match rfind!(text.as_bytes(), b", sasl_username=") {
         Some(k) => (&text[..k], Some(&text[k + 16..]).filter(|u| !u.is_empty())),
         None => (text, None),
     };

@@ -24,6 +24,18 @@ pub struct RawLine<'a> {
     pub offset: u64,
 }
 
+/// A run of whole lines as read: every line ends with `\n`, except a last line at the
+/// end of the stream that has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block<'a> {
+    /// The bytes of the lines.
+    pub bytes: &'a [u8],
+    /// 1-based number of the first line.
+    pub first_line: u64,
+    /// Stream offset of the first line.
+    pub offset: u64,
+}
+
 /// Reads lines from any `Read`, with a cap on line length.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -64,6 +76,88 @@ impl<R: Read> LineReader<R> {
     /// Lines skipped because they were longer than the cap.
     pub fn oversized(&self) -> u64 {
         self.oversized
+    }
+
+    /// The next run of whole lines, or `None` at the end of the stream.
+    ///
+    /// Lines that do not fit the buffer (longer than the cap and than a block) are
+    /// skipped and counted here; shorter lines over the cap come through, and the
+    /// caller skips and counts them ([`crate::LogParser::push_block`] does).
+    pub fn next_block(&mut self) -> io::Result<Option<Block<'_>>> {
+        let mut skipping = false;
+        loop {
+            let held = &self.buf[self.start..self.end];
+            if skipping {
+                if let Some(i) = memchr::memchr(b'\n', held) {
+                    // The rest of an over-long line, dropped.
+                    self.start += i + 1;
+                    self.offset += i as u64 + 1;
+                    self.number += 1;
+                    self.oversized += 1;
+                    skipping = false;
+                    continue;
+                }
+            } else if let Some(i) = memchr::memrchr(b'\n', held) {
+                let block = Block {
+                    bytes: &self.buf[self.start..self.start + i + 1],
+                    first_line: self.number + 1,
+                    offset: self.offset,
+                };
+                self.number += memchr::memchr_iter(b'\n', block.bytes).count() as u64;
+                self.offset += i as u64 + 1;
+                self.start += i + 1;
+                return Ok(Some(block));
+            }
+            if self.eof {
+                if self.start == self.end {
+                    if skipping {
+                        self.number += 1;
+                        self.oversized += 1;
+                    }
+                    return Ok(None);
+                }
+                let (s, e) = (self.start, self.end);
+                let block = Block {
+                    bytes: &self.buf[s..e],
+                    first_line: self.number + 1,
+                    offset: self.offset,
+                };
+                self.number += 1;
+                self.offset += (e - s) as u64;
+                self.start = e;
+                if skipping {
+                    self.oversized += 1;
+                    return Ok(None);
+                }
+                return Ok(Some(block));
+            }
+            if self.end - self.start > self.max_line {
+                self.offset += (self.end - self.start) as u64;
+                self.start = 0;
+                self.end = 0;
+                skipping = true;
+            } else if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let n = loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+        Ok(())
     }
 
     /// The next line, or `None` at the end of the stream.
@@ -126,17 +220,7 @@ impl<R: Read> LineReader<R> {
                 self.end -= self.start;
                 self.start = 0;
             }
-            let n = loop {
-                match self.inner.read(&mut self.buf[self.end..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            };
-            if n == 0 {
-                self.eof = true;
-            }
-            self.end += n;
+            self.fill()?;
         }
     }
 }
@@ -200,6 +284,44 @@ mod tests {
                     (b"after".to_vec(), 3, after_offset)
                 ]
             );
+        }
+    }
+
+    fn collect_blocks(input: &[u8], max: usize, chunk: usize) -> (Vec<(Vec<u8>, u64, u64)>, u64) {
+        let mut r = LineReader::with_max_line(Dribble(input, chunk), max);
+        let mut lines = Vec::new();
+        while let Some(b) = r.next_block().unwrap() {
+            let (mut n, mut off) = (b.first_line, b.offset);
+            for l in b.bytes.split_inclusive(|c| *c == b'\n') {
+                let text = l.strip_suffix(b"\n").unwrap_or(l);
+                if text.len() <= max {
+                    lines.push((text.to_vec(), n, off));
+                }
+                n += 1;
+                off += l.len() as u64;
+            }
+        }
+        (lines, r.oversized())
+    }
+
+    #[test]
+    fn blocks_agree_with_lines() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * BLOCK + 17));
+        input.extend(b"\nafter\n\nab\r\n");
+        input.extend(std::iter::repeat_n(b'y', 40));
+        input.extend(b"\nlast");
+        for chunk in [1, 7, 4096, 1 << 22] {
+            for max in [32, 100] {
+                let (lines, over) = collect(&input, max, chunk);
+                let (blocks, block_over) = collect_blocks(&input, max, chunk);
+                assert_eq!(blocks, lines, "chunk {chunk} max {max}");
+                // Lines over the cap that fit a block are left to the caller.
+                assert!(
+                    block_over <= over && over - block_over <= 1,
+                    "chunk {chunk} max {max}"
+                );
+            }
         }
     }
 

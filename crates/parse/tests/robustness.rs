@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use portcullis_core::{Event, Origin};
-use portcullis_parse::{LogParser, ParseConfig};
+use portcullis_parse::{LineReader, LogParser, ParseConfig};
 use proptest::prelude::*;
 
 fn corpus_lines() -> Vec<String> {
@@ -135,4 +135,65 @@ fn every_corpus_line_alone() {
     let events = feed(&corpus);
     check_anchored(&corpus, &events).unwrap();
     assert!(!events.is_empty());
+}
+
+/// Feeds `input` line by line and block by block; both must give the same events and
+/// counts.
+fn both_paths(input: &[u8], max_line: usize) -> Result<(), TestCaseError> {
+    let file: Arc<str> = Arc::from("x");
+    let mut by_line = LogParser::new(ParseConfig::default());
+    let mut a = Vec::new();
+    let mut r = LineReader::with_max_line(input, max_line);
+    while let Some(l) = r.next_line().unwrap() {
+        by_line.push(
+            l.bytes,
+            &Origin {
+                file: Some(file.clone()),
+                line: l.number,
+                offset: l.offset,
+            },
+            &mut a,
+        );
+    }
+    by_line.finish(&mut a);
+    by_line.count_oversized(r.oversized());
+
+    let mut by_block = LogParser::new(ParseConfig::default());
+    let mut b = Vec::new();
+    let mut r = LineReader::with_max_line(input, max_line);
+    while let Some(block) = r.next_block().unwrap() {
+        by_block.push_block(&block, Some(&file), max_line, &mut b);
+    }
+    by_block.finish(&mut b);
+    by_block.count_oversized(r.oversized());
+    prop_assert_eq!(a, b);
+    prop_assert_eq!(by_line.stats(), by_block.stats());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn block_path_equals_line_path(picks in prop::collection::vec((any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 0..40), 0u8..8), 1..60), max_line in 20usize..400) {
+        let corpus = corpus_lines();
+        let mut input = Vec::new();
+        for (pick, junk, how) in &picks {
+            match how {
+                0 => input.extend_from_slice(junk),
+                1 => input.extend(std::iter::repeat_n(b'a', max_line + junk.len())),
+                _ => input.extend_from_slice(corpus[pick.index(corpus.len())].as_bytes()),
+            }
+            if *how != 7 {
+                input.push(b'\n');
+            }
+        }
+        both_paths(&input, max_line)?;
+    }
+}
+
+#[test]
+fn block_path_equals_line_path_on_the_corpus() {
+    let all = corpus_lines().join("\n");
+    both_paths(all.as_bytes(), portcullis_parse::reader::DEFAULT_MAX_LINE).unwrap();
 }

@@ -3,9 +3,9 @@
 //! `pam_unix(dovecot:auth)` field list. The user field is the client's text, so each
 //! prefix is parsed from the side the user cannot reach.
 
+use crate::text::{find, find_iter};
 use std::net::IpAddr;
 
-use memchr::memmem;
 use portcullis_core::{Reason, address};
 
 /// An auth-process line's prefix, parsed from the right.
@@ -75,7 +75,7 @@ pub(super) fn parse_auth_prefix(body: &str) -> Option<AuthPrefix<'_>> {
             continue;
         };
         let args = &inner[..j];
-        if memmem::find(args.as_bytes(), b"given password").is_some() {
+        if find!(args.as_bytes(), b"given password").is_some() {
             break;
         }
         if let Some((user, addr, session)) = split_args(args) {
@@ -125,7 +125,7 @@ fn split_args(args: &str) -> Option<(&str, IpAddr, Option<&str>)> {
 /// The server's text before a logged password (`(given password: ...)`, `(SHA1 of
 /// given password: ...)`): the password is the client's text and is never classified.
 pub(super) fn cut_password(tail: &str) -> &str {
-    match memmem::find(tail.as_bytes(), b"given password") {
+    match find!(tail.as_bytes(), b"given password") {
         Some(i) => {
             let head = &tail[..i];
             head.rfind('(').map_or(head, |p| &head[..p]).trim_end()
@@ -203,13 +203,13 @@ pub(super) fn classify_auth(core: &str) -> AuthClass {
 /// with an empty ruser, `  user=...`). If the consistent cuts disagree on the address,
 /// nothing is trusted.
 pub(super) fn pam_unix_fields(fields: &str) -> Option<(&str, IpAddr)> {
-    let i = memmem::find(fields.as_bytes(), b"ruser=")?;
+    let i = find!(fields.as_bytes(), b"ruser=")?;
     if i > 0 && fields.as_bytes()[i - 1] != b' ' {
         return None;
     }
     let after = &fields[i + 6..];
     let mut found: Option<(&str, IpAddr)> = None;
-    for p in memmem::find_iter(after.as_bytes(), b" rhost=") {
+    for p in find_iter!(after.as_bytes(), b" rhost=") {
         let ruser = &after[..p];
         let rest = &after[p + 7..];
         let end = rest.find(' ').unwrap_or(rest.len());

@@ -2,9 +2,9 @@
 //! parenthesised verdict, then the key list (`user=<U>, method=M, rip=A, ...`) whose
 //! user value is the client's text.
 
+use crate::text::{find, find_iter, rfind};
 use std::net::IpAddr;
 
-use memchr::memmem;
 use portcullis_core::{Reason, address};
 
 /// Splits a login line at the `: ` that starts its key list (`user=<`, `rip=`, ...).
@@ -12,7 +12,7 @@ use portcullis_core::{Reason, address};
 /// the first such separator is the real one.
 pub(super) fn split_keys(body: &str) -> Option<(&str, &str)> {
     const KEYS: [&str; 6] = ["user=<", "method=", "rip=", "lip=", "session=<", "mpid="];
-    for i in memmem::find_iter(body.as_bytes(), b": ") {
+    for i in find_iter!(body.as_bytes(), b": ") {
         let rest = &body[i + 2..];
         if KEYS.iter().any(|k| rest.starts_with(k)) {
             return Some((&body[..i], rest));
@@ -41,7 +41,7 @@ pub(super) fn classify_login(msg: &str) -> LoginKind {
         return LoginKind::Success;
     }
     let b = msg.as_bytes();
-    if let Some(i) = memmem::rfind(b, b"(auth failed, ") {
+    if let Some(i) = rfind!(b, b"(auth failed, ") {
         let rest = &msg[i + 14..];
         let (n, rest) = leading_number(rest);
         let Some(n) = n else {
@@ -111,8 +111,11 @@ pub(super) fn classify_login(msg: &str) -> LoginKind {
             LoginKind::Failure(Reason::Other),
         ),
     ];
+    // Every marker starts with `(`: look only there (a searcher per marker per line
+    // would cost more than the line).
+    let opens: Vec<usize> = memchr::memchr_iter(b'(', b).collect();
     for (needle, kind) in TABLE {
-        if memmem::find(b, needle).is_some() {
+        if opens.iter().any(|&i| b[i..].starts_with(needle)) {
             return *kind;
         }
     }
@@ -156,9 +159,9 @@ impl<'a> LoginKeys<'a> {
         let mut k = LoginKeys::default();
         // The server writes rip= after user=<...>, so the last rip= is the real one.
         let rip_key = if keys.starts_with("rip=") {
-            memmem::rfind(b, b", rip=").map_or(Some(0), |i| Some(i + 2))
+            rfind!(b, b", rip=").map_or(Some(0), |i| Some(i + 2))
         } else {
-            memmem::rfind(b, b", rip=").map(|i| i + 2)
+            rfind!(b, b", rip=").map(|i| i + 2)
         };
         let server_from = rip_key.unwrap_or(0);
         if let Some(r) = rip_key {
@@ -166,7 +169,7 @@ impl<'a> LoginKeys<'a> {
         }
         let user_region = &keys[..server_from];
         if let Some(u) = user_region.strip_prefix("user=<") {
-            if let Some(j) = memmem::rfind(u.as_bytes(), b">, method=") {
+            if let Some(j) = rfind!(u.as_bytes(), b">, method=") {
                 k.user = Some(&u[..j]);
                 k.has_method = true;
             } else if let Some(j) = u.rfind('>') {
@@ -176,14 +179,14 @@ impl<'a> LoginKeys<'a> {
             k.has_method = true;
         } else if rip_key.is_none() {
             // No rip: cannot tell the user from the server's fields; leave both unset.
-            k.has_method = memmem::find(b, b"method=").is_some();
+            k.has_method = find!(b, b"method=").is_some();
         }
         let server = &keys[server_from..];
         let sb = server.as_bytes();
-        if let Some(i) = memmem::rfind(sb, b", rport=") {
+        if let Some(i) = rfind!(sb, b", rport=") {
             k.port = field_value(&server[i + 8..]).parse().ok();
         }
-        if let Some(i) = memmem::rfind(sb, b", session=<") {
+        if let Some(i) = rfind!(sb, b", session=<") {
             let s = &server[i + 11..];
             if let Some(j) = s.find('>') {
                 k.session = Some(&s[..j]).filter(|s| !s.is_empty());

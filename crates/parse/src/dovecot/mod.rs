@@ -25,7 +25,7 @@ mod login;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use memchr::memmem;
+use crate::text::find;
 use portcullis_core::{Event, Outcome, Protocol, Reason, Service};
 
 use crate::{Ctx, Line, Verdict};
@@ -300,7 +300,7 @@ impl Dovecot {
 /// `auth(user,addr,sasl:x)<id>:` prefix is not a process name (it holds a comma) and is
 /// left for [`parse_auth_prefix`].
 fn split_process(msg: &str) -> Option<(&str, &str)> {
-    let i = memmem::find(msg.as_bytes(), b": ")?;
+    let i = find!(msg.as_bytes(), b": ")?;
     let name = &msg[..i];
     is_process_name(name).then(|| (name, &msg[i + 2..]))
 }
@@ -346,7 +346,7 @@ fn strip_level(s: &str) -> (Option<Level>, &str) {
 /// Strips `conn unix:auth-worker (uid=143): auth-worker<13247>: ` (server text).
 fn strip_worker_conn(s: &str) -> Option<&str> {
     let rest = s.strip_prefix("conn ")?;
-    let i = memmem::find(rest.as_bytes(), b"): ")?;
+    let i = find!(rest.as_bytes(), b"): ")?;
     let rest = &rest[i + 3..];
     let (name, rest) = split_process(rest)?;
     name.starts_with("auth-worker").then_some(rest)

@@ -5,7 +5,7 @@
 //! the stateful layer calls with what it already knows about the connection, because the
 //! text alone can be ambiguous on purpose.
 
-use memchr::memmem;
+use crate::text::{find_iter, rfind_iter};
 use portcullis_core::Reason;
 
 /// A peer as sshd logged it: the host text (an address or, with `UseDNS`, a name) and
@@ -186,7 +186,7 @@ pub(super) fn split_invalid<'a>(
         return Some((&text[..u.len()], peer));
     }
     let mut first = None;
-    for i in memmem::find_iter(text.as_bytes(), b" from ") {
+    for i in find_iter!(text.as_bytes(), b" from ") {
         let Some((peer, tail)) = from_tail(&text[i..]) else {
             continue;
         };
@@ -207,7 +207,7 @@ pub(super) fn split_invalid<'a>(
 /// Splits `X from A[ port N]` where the peer ends the line: the last such ` from ` wins,
 /// since nothing the client sends can follow sshd's own peer text.
 fn split_last_from(text: &str) -> Option<(&str, Peer<'_>)> {
-    for i in memmem::rfind_iter(text.as_bytes(), b" from ") {
+    for i in rfind_iter!(text.as_bytes(), b" from ") {
         if let Some((peer, tail)) = from_tail(&text[i..])
             && tail.is_empty()
             && plausible_host(peer.host)
@@ -282,7 +282,7 @@ fn pam_fields(s: &str) -> (Option<&str>, Option<&str>) {
         return (None, host.filter(|h| !h.is_empty()));
     };
     let rest = &s[i + 7..];
-    for j in memmem::find_iter(rest.as_bytes(), b" rhost=") {
+    for j in find_iter!(rest.as_bytes(), b" rhost=") {
         let ruser = &rest[..j];
         let after = &rest[j + 7..];
         let hend = after.find(' ').unwrap_or(after.len());
@@ -373,7 +373,7 @@ fn disconnecting<'a>(s: &'a str, known_user: Option<&str>) -> Msg<'a> {
     // The peer is the first `HOST port N: ` whose host is plausible: the reason after
     // it may quote client text, the name before it is skipped when known.
     let mut found = None;
-    for i in memmem::find_iter(body.as_bytes(), b" port ") {
+    for i in find_iter!(body.as_bytes(), b" port ") {
         let r = &body[i + 6..];
         let Some(e) = r.find(':') else { continue };
         let Some(p) = port(&r[..e]) else { continue };
