@@ -7,8 +7,11 @@ use std::sync::{Arc, mpsc};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use portcullis_core::Event;
+use portcullis_core::json::JsonWriter;
 use portcullis_parse::envelope::EnvelopeConfig;
-use portcullis_parse::{LineReader, LogParser, ParseConfig, Stats, YearRule};
+use portcullis_parse::{
+    Candidates, LineReader, LogParser, ParseConfig, Prefilter, Stats, YearRule,
+};
 
 use crate::input;
 use crate::options::ReadOptions;
@@ -75,21 +78,23 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
     let time_zone = args.read.time_zone()?;
     let accounts = args.read.account_rules()?;
     let format = args.format;
-    // Two threads: this one reads and parses, the other serialises and writes, with a
-    // short bounded queue of event batches between them.
+    // A pipeline of three threads with short bounded queues between them: one reads
+    // and prefilters, one parses, one serialises and writes.
     let (total, flow) = std::thread::scope(|scope| -> Result<(Stats, Flow)> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(8);
+        let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
+        let (out_tx, out_rx) = mpsc::sync_channel::<Vec<Event>>(8);
+        scope.spawn(move || read_files(&args.files, args.read.max_line, &feed_tx));
         let writer = scope.spawn(move || -> Result<Flow> {
             let mut sink = Sink::new(format, io::stdout().lock())?;
-            for mut batch in rx {
+            for mut batch in out_rx {
                 if sink.write_all(&mut batch)? == Flow::Stop {
                     return Ok(Flow::Stop);
                 }
             }
             sink.flush()
         });
-        let parsed = parse_files(args, &time_zone, &accounts, &tx);
-        drop(tx);
+        let parsed = parse_feed(args, &time_zone, &accounts, feed_rx, &out_tx);
+        drop(out_tx);
         let flow = writer
             .join()
             .map_err(|_| anyhow::anyhow!("the output thread failed"))??;
@@ -101,45 +106,121 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses every file in order, sending event batches to the writer. Stops early, with
-/// the counts so far, when the writer has gone (its reader closed the pipe).
-fn parse_files(
+/// What the reading thread hands the parsing thread.
+enum Feed {
+    /// A new file begins.
+    Start {
+        name: String,
+        modified: jiff::Timestamp,
+    },
+    /// Lines worth parsing, with the counts of all lines read.
+    Lines(Candidates),
+    /// The file ended; lines the reader skipped for length.
+    End { oversized: u64 },
+    /// The file could not be opened or read.
+    Failed(anyhow::Error),
+}
+
+/// Candidate bytes gathered before a batch is handed on.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Reads and prefilters every file in order. Stops when the parser has gone.
+fn read_files(files: &[String], max_line: usize, tx: &mpsc::SyncSender<Feed>) {
+    let mut prefilter = Prefilter::new();
+    for name in files {
+        let input = match input::open(name) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = tx.send(Feed::Failed(e));
+                return;
+            }
+        };
+        if tx
+            .send(Feed::Start {
+                name: name.clone(),
+                modified: input.modified,
+            })
+            .is_err()
+        {
+            return;
+        }
+        let mut reader = LineReader::with_max_line(input.reader, max_line);
+        let mut batch = Candidates::default();
+        loop {
+            match reader.next_block() {
+                Ok(Some(block)) => {
+                    prefilter.scan(&block, max_line, &mut batch);
+                    if batch.bytes_held() >= BATCH_BYTES
+                        && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Feed::Failed(
+                        anyhow::Error::new(e).context(format!("cannot read {name}")),
+                    ));
+                    return;
+                }
+            }
+        }
+        if tx.send(Feed::Lines(batch)).is_err()
+            || tx
+                .send(Feed::End {
+                    oversized: reader.oversized(),
+                })
+                .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Parses what the reader feeds, one parser per file, sending event batches to the
+/// writer. Stops early, with the counts so far, when the writer has gone (its reader
+/// closed the pipe).
+fn parse_feed(
     args: &EventsArgs,
     time_zone: &jiff::tz::TimeZone,
     accounts: &portcullis_core::AccountRules,
+    feed: mpsc::Receiver<Feed>,
     tx: &mpsc::SyncSender<Vec<Event>>,
 ) -> Result<Stats> {
     let mut total = Stats::default();
-    for name in &args.files {
-        let input = input::open(name)?;
-        let year = match args.read.year {
-            Some(y) => YearRule::Fixed(y),
-            None => YearRule::Reference(input.modified),
-        };
-        let config = ParseConfig {
-            envelope: EnvelopeConfig {
-                time_zone: time_zone.clone(),
-                year,
-            },
-            accounts: accounts.clone(),
-        };
-        let mut parser = LogParser::new(config);
-        let mut reader = LineReader::with_max_line(input.reader, args.read.max_line);
-        let file: Arc<str> = Arc::from(name.as_str());
-        let mut events = Vec::new();
-        while let Some(block) = reader
-            .next_block()
-            .with_context(|| format!("cannot read {name}"))?
-        {
-            parser.push_block(&block, Some(&file), args.read.max_line, &mut events);
-            if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
-                return Ok(total);
+    let mut current: Option<(LogParser, Arc<str>)> = None;
+    let mut events = Vec::new();
+    for msg in feed {
+        match msg {
+            Feed::Start { name, modified } => {
+                let year = match args.read.year {
+                    Some(y) => YearRule::Fixed(y),
+                    None => YearRule::Reference(modified),
+                };
+                let config = ParseConfig {
+                    envelope: EnvelopeConfig {
+                        time_zone: time_zone.clone(),
+                        year,
+                    },
+                    accounts: accounts.clone(),
+                };
+                current = Some((LogParser::new(config), Arc::from(name.as_str())));
             }
+            Feed::Lines(picked) => {
+                if let Some((parser, file)) = current.as_mut() {
+                    parser.push_candidates(&picked, Some(file), &mut events);
+                }
+            }
+            Feed::End { oversized } => {
+                if let Some((mut parser, _)) = current.take() {
+                    parser.finish(&mut events);
+                    parser.count_oversized(oversized);
+                    total.add(parser.stats());
+                }
+            }
+            Feed::Failed(e) => return Err(e),
         }
-        parser.finish(&mut events);
-        parser.count_oversized(reader.oversized());
-        total.add(parser.stats());
-        if !events.is_empty() && tx.send(events).is_err() {
+        if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
             return Ok(total);
         }
     }
@@ -181,14 +262,18 @@ enum Flow {
 }
 
 enum Sink<W: Write> {
-    Json(io::BufWriter<W>),
+    Json(io::BufWriter<W>, JsonWriter, Vec<u8>),
     Csv(Box<csv::Writer<W>>),
 }
 
 impl<W: Write> Sink<W> {
     fn new(format: Format, out: W) -> Result<Self> {
         Ok(match format {
-            Format::Json => Sink::Json(io::BufWriter::with_capacity(256 * 1024, out)),
+            Format::Json => Sink::Json(
+                io::BufWriter::with_capacity(256 * 1024, out),
+                JsonWriter::new(),
+                Vec::new(),
+            ),
             Format::Csv => {
                 let mut w = csv::WriterBuilder::new()
                     .buffer_capacity(256 * 1024)
@@ -207,9 +292,11 @@ impl<W: Write> Sink<W> {
 
     fn write(&mut self, e: &Event) -> io::Result<()> {
         match self {
-            Sink::Json(w) => {
-                serde_json::to_writer(&mut *w, e)?;
-                w.write_all(b"\n")
+            Sink::Json(w, json, line) => {
+                line.clear();
+                json.write(e, line);
+                line.push(b'\n');
+                w.write_all(line)
             }
             Sink::Csv(w) => w.write_record(csv_row(e)).map_err(io::Error::other),
         }
@@ -217,7 +304,7 @@ impl<W: Write> Sink<W> {
 
     fn flush(&mut self) -> Result<Flow> {
         io_flow(match self {
-            Sink::Json(w) => w.flush(),
+            Sink::Json(w, ..) => w.flush(),
             Sink::Csv(w) => w.flush(),
         })
     }

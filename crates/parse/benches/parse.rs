@@ -477,7 +477,12 @@ const MIX: &[(u32, Event)] = &[
 ];
 
 /// `n` lines from events drawn from `events` by weight, keeping those `keep` accepts.
-fn generate(seed: u64, n: usize, events: &[(u32, Event)], keep: impl Fn(&str) -> bool) -> Vec<String> {
+fn generate(
+    seed: u64,
+    n: usize,
+    events: &[(u32, Event)],
+    keep: impl Fn(&str) -> bool,
+) -> Vec<String> {
     let table: Vec<Event> = events
         .iter()
         .flat_map(|&(w, f)| std::iter::repeat_n(f, w as usize))

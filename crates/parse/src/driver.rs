@@ -15,6 +15,7 @@ use portcullis_core::{AccountRules, Event, Origin};
 use crate::dovecot::Dovecot;
 use crate::envelope::{EnvelopeConfig, EnvelopeReader};
 use crate::postfix::Postfix;
+use crate::prefilter::{Candidates, Prefilter};
 use crate::sshd::Sshd;
 use crate::{Ctx, Line, Verdict};
 
@@ -96,36 +97,12 @@ pub struct LogParser {
     dovecot: Dovecot,
     postfix: Postfix,
     sshd: Sshd,
-    prefilter: AhoCorasick,
+    prefilter: Prefilter,
     auth_looking: AhoCorasick,
     stats: Stats,
-    /// Scratch: line ends of the current block.
-    line_ends: Vec<usize>,
+    /// Scratch for [`Self::push_block`].
+    scratch: Candidates,
 }
-
-/// Literals one of which every line a service parser can use contains, and every line
-/// that looks like authentication (so that unknown formats are still counted): the
-/// service markers, and case-safe stems of the auth phrases (`uthentication` for
-/// `Authentication failure` and `authentication failed`). A line with none of them is
-/// not looked at further. They are chosen to miss the commonest noise of a mail log,
-/// such as Postfix's `disconnect … auth=0/1` and `lost connection after AUTH`.
-const PREFILTER: &[&str] = &[
-    "sshd",
-    "-login: ",
-    "auth-worker",
-    "auth: ",
-    "auth(",
-    "dovecot-auth",
-    "pam_unix",
-    "pam(",
-    "sasl",
-    "SASL",
-    "uthentication",
-    "assword",
-    "nvalid user",
-    "llegal user",
-    "ccepted ",
-];
 
 /// Phrases that mark a line as being about authentication, for counting what no
 /// parser understood (matched case-insensitively).
@@ -164,16 +141,16 @@ impl LogParser {
             dovecot: Dovecot::new(),
             postfix: Postfix::new(),
             sshd: Sshd::new(),
-            prefilter: build(PREFILTER, false),
+            prefilter: Prefilter::new(),
             auth_looking: build(AUTH_LOOKING, true),
             stats: Stats::default(),
-            line_ends: Vec::new(),
+            scratch: Candidates::default(),
         }
     }
 
     /// Whether a line gets past the prefilter (and so is parsed at all).
     pub fn is_candidate(&self, line: &[u8]) -> bool {
-        self.prefilter.is_match(line)
+        self.prefilter.is_candidate(line)
     }
 
     /// Counts so far.
@@ -194,7 +171,7 @@ impl LogParser {
         if memchr::memchr(0, raw).is_some() {
             self.stats.nul_lines += 1;
         }
-        if self.prefilter.is_match(raw) {
+        if self.prefilter.is_candidate(raw) {
             self.parse_line(raw, origin, out);
         }
     }
@@ -210,60 +187,31 @@ impl LogParser {
         max_line: usize,
         out: &mut Vec<Event>,
     ) {
-        let bytes = block.bytes;
-        let ends = &mut self.line_ends;
-        ends.clear();
-        ends.extend(memchr::memchr_iter(b'\n', bytes));
-        if bytes.last().is_some_and(|b| *b != b'\n') {
-            ends.push(bytes.len());
-        }
-        self.stats.lines += ends.len() as u64;
-        let line_of = |ends: &[usize], pos: usize| ends.partition_point(|e| *e < pos);
-        let start_of = |ends: &[usize], i: usize| if i == 0 { 0 } else { ends[i - 1] + 1 };
-        // Lines with NUL bytes (rare): count each once, unless skipped for length.
-        let mut last_nul_line = usize::MAX;
-        for p in memchr::memchr_iter(0, bytes) {
-            let i = line_of(&self.line_ends, p);
-            if i != last_nul_line {
-                last_nul_line = i;
-                if self.line_ends[i] - start_of(&self.line_ends, i) <= max_line {
-                    self.stats.nul_lines += 1;
-                }
-            }
-        }
+        let mut picked = std::mem::take(&mut self.scratch);
+        picked.clear();
+        self.prefilter.scan(block, max_line, &mut picked);
+        self.push_candidates(&picked, file, out);
+        self.scratch = picked;
+    }
+
+    /// Reads lines a [`Prefilter`] picked (perhaps on another thread), and takes over
+    /// its counts of the lines it read.
+    pub fn push_candidates(
+        &mut self,
+        picked: &Candidates,
+        file: Option<&Arc<str>>,
+        out: &mut Vec<Event>,
+    ) {
+        self.stats.add(&picked.stats);
         let mut origin = Origin {
             file: file.cloned(),
             line: 0,
             offset: 0,
         };
-        let mut from = 0;
-        while let Some(m) = self
-            .prefilter
-            .find(aho_corasick::Input::new(bytes).span(from..bytes.len()))
-        {
-            let i = line_of(&self.line_ends, m.start());
-            let (start, end) = (start_of(&self.line_ends, i), self.line_ends[i]);
-            from = (end + 1).min(bytes.len());
-            let line = &bytes[start..end];
-            if line.len() > max_line {
-                self.stats.oversized_lines += 1;
-            } else {
-                origin.line = block.first_line + i as u64;
-                origin.offset = block.offset + start as u64;
-                self.parse_line(line, &origin, out);
-            }
-            if from >= bytes.len() {
-                break;
-            }
-        }
-        // Over-long lines the prefilter did not pick are counted too.
-        let mut prev = 0;
-        for (i, &e) in self.line_ends.iter().enumerate() {
-            let start = if i == 0 { 0 } else { prev + 1 };
-            if e - start > max_line && !self.prefilter.is_match(&bytes[start..e]) {
-                self.stats.oversized_lines += 1;
-            }
-            prev = e;
+        for (line, number, offset) in picked.iter() {
+            origin.line = number;
+            origin.offset = offset;
+            self.parse_line(line, &origin, out);
         }
     }
 

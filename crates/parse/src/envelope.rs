@@ -118,6 +118,8 @@ pub struct EnvelopeReader {
     current: Option<(i16, i8)>,
     /// For [`YearRule::Reference`]: the latest instant a line may have, and its year.
     limit: Option<(Timestamp, i16)>,
+    /// The offset of the last local hour seen, when the whole hour has that one offset.
+    hour_offset: Option<((Date, i8), Offset)>,
 }
 
 impl EnvelopeReader {
@@ -136,6 +138,7 @@ impl EnvelopeReader {
             config,
             current: None,
             limit,
+            hour_offset: None,
         }
     }
 
@@ -197,14 +200,37 @@ impl EnvelopeReader {
         (None, Stamp::None, s)
     }
 
-    fn local(&self, dt: DateTime) -> Option<EventTime> {
-        let instant = self
-            .config
-            .time_zone
-            .to_ambiguous_timestamp(dt)
-            .compatible()
-            .ok()?;
-        let offset = self.config.time_zone.to_offset(instant);
+    fn local(&mut self, dt: DateTime) -> Option<EventTime> {
+        // Consecutive lines mostly fall in the same local hour, and a zone's offset
+        // changes (at most) at an hour's edge: reuse the hour's offset when the whole
+        // hour has one.
+        let hour = (dt.date(), dt.hour());
+        if let Some((cached, offset)) = self.hour_offset
+            && cached == hour
+        {
+            return Some(EventTime {
+                instant: offset.to_timestamp(dt).ok()?,
+                offset,
+            });
+        }
+        let zone = &self.config.time_zone;
+        let instant = zone.to_ambiguous_timestamp(dt).compatible().ok()?;
+        let offset = zone.to_offset(instant);
+        let edge = |m: i8, s: i8| {
+            let t = dt
+                .with()
+                .minute(m)
+                .second(s)
+                .subsec_nanosecond(0)
+                .build()
+                .ok()?;
+            let ambiguous = zone.to_ambiguous_timestamp(t);
+            // A gap or fold inside the hour: no single offset.
+            let ts = ambiguous.unambiguous().ok()?;
+            Some(zone.to_offset(ts))
+        };
+        self.hour_offset =
+            (edge(0, 0) == Some(offset) && edge(59, 59) == Some(offset)).then_some((hour, offset));
         Some(EventTime { instant, offset })
     }
 

@@ -13,7 +13,8 @@
 //!    them here, with bounded state, so one attempt counts once.
 //!
 //! [`LogParser`] drives both layers for one input stream and counts what it could not
-//! use. [`LineReader`] splits a byte stream into capped lines.
+//! use. [`LineReader`] splits a byte stream into capped lines and blocks of lines;
+//! [`Prefilter`] picks from a block the few lines worth parsing (on any thread).
 //!
 //! This crate does not open files, decompress or print: the binary does. Usernames are
 //! attacker-controlled text; no parser lets one move the extracted source address.
@@ -23,12 +24,14 @@ pub mod dovecot;
 pub mod driver;
 pub mod envelope;
 pub mod postfix;
+pub mod prefilter;
 pub mod reader;
 pub mod sshd;
 mod text;
 
 pub use driver::{LogParser, ParseConfig, Stats};
 pub use envelope::{EnvelopeConfig, EnvelopeReader, Line, YearRule};
+pub use prefilter::{Candidates, Prefilter};
 pub use reader::{Block, LineReader, RawLine};
 
 use portcullis_core::{Event, EventTime, Origin, Outcome, Service};

@@ -230,3 +230,28 @@ fn crlf_and_garbage_do_not_panic() {
         let _ = r.read(junk);
     }
 }
+
+#[test]
+fn hour_cache_agrees_with_the_zone_around_dst_changes() {
+    // Paris: 2005-03-27 02:00 -> 03:00 (gap), 2005-10-30 03:00 -> 02:00 (fold).
+    let lines = [
+        "Mar 27 01:59:58 h a: x",
+        "Mar 27 01:59:59 h a: x",
+        "Mar 27 02:30:00 h a: x",
+        "Mar 27 03:00:00 h a: x",
+        "Mar 27 03:00:01 h a: x",
+        "Oct 30 01:59:59 h a: x",
+        "Oct 30 02:00:00 h a: x",
+        "Oct 30 02:30:00 h a: x",
+        "Oct 30 02:59:59 h a: x",
+        "Oct 30 03:00:00 h a: x",
+        "Oct 30 03:30:00 h a: x",
+    ];
+    let mut cached = reader(fail2ban_now());
+    for l in lines {
+        // A fresh reader has no cache.
+        let want = reader(fail2ban_now()).read(l).line.time;
+        assert_eq!(cached.read(l).line.time, want, "{l}");
+        assert_eq!(cached.read(l).line.time, want, "{l} (cached)");
+    }
+}

@@ -1,0 +1,177 @@
+//! The literal prefilter: which lines are worth parsing at all.
+//!
+//! Most lines of a mail server's log are deliveries and queue chatter. One
+//! Aho-Corasick (SIMD Teddy) scan over a whole block of lines finds the few that
+//! contain a literal every usable line has; only those are copied out, with their line
+//! numbers and offsets, for the parsers. The scan needs no parser state, so it can run
+//! on its own thread ahead of the parsing.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+
+use crate::driver::Stats;
+use crate::reader::Block;
+
+/// Literals one of which every line a service parser can use contains, and every line
+/// that looks like authentication (so that unknown formats are still counted): the
+/// service markers, and case-safe stems of the auth phrases (`uthentication` for
+/// `Authentication failure` and `authentication failed`). A line with none of them is
+/// not looked at further. They are chosen to miss the commonest noise of a mail log,
+/// such as Postfix's `disconnect … auth=0/1` and `lost connection after AUTH`.
+const PREFILTER: &[&str] = &[
+    "sshd",
+    "-login: ",
+    "auth-worker",
+    "auth: ",
+    "auth(",
+    "dovecot-auth",
+    "pam_unix",
+    "pam(",
+    "sasl",
+    "SASL",
+    "uthentication",
+    "assword",
+    "nvalid user",
+    "llegal user",
+    "ccepted ",
+];
+
+/// Lines a [`Prefilter`] picked, copied out of their blocks, and the counts of the
+/// lines it read.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    bytes: Vec<u8>,
+    /// (end in `bytes`, line number, stream offset) of each picked line.
+    lines: Vec<(usize, u64, u64)>,
+    /// Lines read, lines with NUL bytes and lines skipped for length; the other counts
+    /// are the parser's.
+    pub stats: Stats,
+}
+
+impl Candidates {
+    /// Empties the batch (keeping its memory).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines.clear();
+        self.stats = Stats::default();
+    }
+
+    /// Lines picked.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True if no line was picked.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Bytes held.
+    pub fn bytes_held(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// (line, line number, offset) of each picked line, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64, u64)> {
+        let mut start = 0;
+        self.lines.iter().map(move |&(end, number, offset)| {
+            let line = &self.bytes[start..end];
+            start = end;
+            (line, number, offset)
+        })
+    }
+
+    fn push(&mut self, line: &[u8], number: u64, offset: u64) {
+        self.bytes.extend_from_slice(line);
+        self.lines.push((self.bytes.len(), number, offset));
+    }
+}
+
+/// Picks the lines worth parsing.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    literals: AhoCorasick,
+    /// Scratch: line ends of the current block.
+    line_ends: Vec<usize>,
+}
+
+impl Default for Prefilter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Prefilter {
+    /// The prefilter for every service Portcullis parses.
+    pub fn new() -> Self {
+        let literals = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(PREFILTER)
+            // A constant pattern set; building it cannot fail.
+            .unwrap_or_else(|e| unreachable!("constant patterns: {e}"));
+        Self {
+            literals,
+            line_ends: Vec::new(),
+        }
+    }
+
+    /// Whether one line gets past the prefilter.
+    pub fn is_candidate(&self, line: &[u8]) -> bool {
+        self.literals.is_match(line)
+    }
+
+    /// Appends the block's candidate lines to `out` and counts the block's lines, lines
+    /// with NUL bytes and lines longer than `max_line` (skipped).
+    pub fn scan(&mut self, block: &Block<'_>, max_line: usize, out: &mut Candidates) {
+        let bytes = block.bytes;
+        let ends = &mut self.line_ends;
+        ends.clear();
+        ends.extend(memchr::memchr_iter(b'\n', bytes));
+        if bytes.last().is_some_and(|b| *b != b'\n') {
+            ends.push(bytes.len());
+        }
+        let ends = &self.line_ends;
+        out.stats.lines += ends.len() as u64;
+        let line_of = |pos: usize| ends.partition_point(|e| *e < pos);
+        let start_of = |i: usize| if i == 0 { 0 } else { ends[i - 1] + 1 };
+        // Lines with NUL bytes (rare): count each once, unless skipped for length.
+        let mut last_nul_line = usize::MAX;
+        for p in memchr::memchr_iter(0, bytes) {
+            let i = line_of(p);
+            if i != last_nul_line {
+                last_nul_line = i;
+                if ends[i] - start_of(i) <= max_line {
+                    out.stats.nul_lines += 1;
+                }
+            }
+        }
+        let mut from = 0;
+        while from < bytes.len() {
+            let Some(m) = self
+                .literals
+                .find(Input::new(bytes).span(from..bytes.len()))
+            else {
+                break;
+            };
+            let i = line_of(m.start());
+            let (start, end) = (start_of(i), ends[i]);
+            from = end + 1;
+            let line = &bytes[start..end];
+            if line.len() > max_line {
+                out.stats.oversized_lines += 1;
+            } else {
+                out.push(
+                    line,
+                    block.first_line + i as u64,
+                    block.offset + start as u64,
+                );
+            }
+        }
+        // Over-long lines the literals did not pick are counted too.
+        for (i, &e) in ends.iter().enumerate() {
+            let start = start_of(i);
+            if e - start > max_line && !self.literals.is_match(&bytes[start..e]) {
+                out.stats.oversized_lines += 1;
+            }
+        }
+    }
+}
