@@ -83,7 +83,11 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
     let (total, flow) = std::thread::scope(|scope| -> Result<(Stats, Flow)> {
         let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
         let (out_tx, out_rx) = mpsc::sync_channel::<Vec<Event>>(8);
-        scope.spawn(move || read_files(&args.files, args.read.max_line, &feed_tx));
+        let progress = input::progress(&args.files, args.quiet);
+        scope.spawn(move || {
+            read_files(&args.files, args.read.max_line, &progress, &feed_tx);
+            progress.finish_and_clear();
+        });
         let writer = scope.spawn(move || -> Result<Flow> {
             let mut sink = Sink::new(format, io::stdout().lock())?;
             for mut batch in out_rx {
@@ -125,10 +129,15 @@ enum Feed {
 const BATCH_BYTES: usize = 256 * 1024;
 
 /// Reads and prefilters every file in order. Stops when the parser has gone.
-fn read_files(files: &[String], max_line: usize, tx: &mpsc::SyncSender<Feed>) {
+fn read_files(
+    files: &[String],
+    max_line: usize,
+    progress: &indicatif::ProgressBar,
+    tx: &mpsc::SyncSender<Feed>,
+) {
     let mut prefilter = Prefilter::new();
     for name in files {
-        let input = match input::open(name) {
+        let input = match input::open(name, progress) {
             Ok(i) => i,
             Err(e) => {
                 let _ = tx.send(Feed::Failed(e));

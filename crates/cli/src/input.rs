@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
+use indicatif::ProgressBar;
 use jiff::Timestamp;
 
 /// An opened input.
@@ -17,7 +18,8 @@ pub struct Input {
 }
 
 /// Opens `name`; `-` is standard input. Gzip is detected from the content, not the name.
-pub fn open(name: &str) -> Result<Input> {
+/// Bytes read from the file (before decompression) advance `progress`.
+pub fn open(name: &str, progress: &ProgressBar) -> Result<Input> {
     if name == "-" {
         let mut stdin = BufReader::with_capacity(256 * 1024, io::stdin().lock());
         let gzip = is_gzip(stdin.fill_buf().context("cannot read standard input")?);
@@ -56,22 +58,52 @@ pub fn open(name: &str) -> Result<Input> {
             Err(e) => return Err(e).with_context(|| format!("cannot read {name}")),
         }
     }
-    let reader: Box<dyn Read> = if is_gzip(&magic[..got]) {
-        file.seek(SeekFrom::Start(0))
-            .with_context(|| format!("cannot read {name}"))?;
+    let gzip = is_gzip(&magic[..got]);
+    let rewound = file.seek(SeekFrom::Start(0)).is_ok();
+    let file = progress.wrap_read(file);
+    let reader: Box<dyn Read> = if gzip && rewound {
         Box::new(MultiGzDecoder::new(BufReader::with_capacity(
             256 * 1024,
             file,
         )))
-    } else if file.seek(SeekFrom::Start(0)).is_ok() {
+    } else if rewound {
         Box::new(file)
     } else {
         // A FIFO or similar: the bytes already read come first.
-        Box::new(io::Cursor::new(magic[..got].to_vec()).chain(file))
+        let head = io::Cursor::new(magic[..got].to_vec());
+        if gzip {
+            Box::new(MultiGzDecoder::new(BufReader::new(head.chain(file))))
+        } else {
+            Box::new(head.chain(file))
+        }
     };
     Ok(Input { reader, modified })
 }
 
 fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&[0x1f, 0x8b])
+}
+
+/// A progress bar over the total size of the named files, drawn on stderr only when
+/// stderr is a terminal (and not at all when `quiet`). Standard input and FIFOs add no
+/// length; the bar then shows bytes read.
+pub fn progress(files: &[String], quiet: bool) -> ProgressBar {
+    use indicatif::{ProgressDrawTarget, ProgressStyle};
+    use std::io::IsTerminal;
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = files
+        .iter()
+        .filter(|f| f.as_str() != "-")
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
 }

@@ -274,6 +274,10 @@ fn crafted_usernames_do_not_move_the_source() {
         "Jun 23 09:14:13 m dovecot: auth: passwd-file(b,9.9.9.9,203.0.113.22): unknown user",
         "Jun 23 09:14:14 m postfix/smtpd[5]: warning: evil[9.9.9.9].example[203.0.113.23]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
         "Jun 23 09:14:15 m sshd[11]: Failed password for \u{1b}[31mroot from 203.0.113.24 port 2 ssh2",
+        // Newlines in a name reach the log escaped (rsyslog #012, OpenSSH \\012): the
+        // "line" inside stays part of the name.
+        "Jun 23 09:14:16 m sshd[12]: Failed password for invalid user x#012Jun 23 09:14:16 m sshd[13]: Failed password for root from 9.9.9.9 port 1 ssh2 from 203.0.113.25 port 3 ssh2",
+        "Jun 23 09:14:17 m sshd[14]: Failed password for invalid user y\\012Jun 23 09:14:17 m sshd[15]: Accepted password for root from 9.9.9.9 port 1 ssh2 from 203.0.113.26 port 4 ssh2",
     ];
     std::fs::write(&path, lines.join("\n")).unwrap();
     let out = run(&["events", "--year", "2017", path.to_str().unwrap()]);
@@ -281,11 +285,20 @@ fn crafted_usernames_do_not_move_the_source() {
     let events = json_lines(&out);
     let sources: Vec<&str> = events.iter().filter_map(|e| e["source"].as_str()).collect();
     assert!(!sources.contains(&"9.9.9.9"), "{sources:?}");
+    // One event per attempt, none forged by the text inside a name.
+    assert_eq!(events.len(), 7, "{events:?}");
+    assert!(
+        events.iter().all(|e| e["outcome"] == "failure"),
+        "no forged success"
+    );
     for want in [
         "203.0.113.20",
         "203.0.113.21",
         "203.0.113.22",
         "203.0.113.23",
+        "203.0.113.24",
+        "203.0.113.25",
+        "203.0.113.26",
     ] {
         assert_eq!(
             sources.iter().filter(|s| **s == want).count(),
