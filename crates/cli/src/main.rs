@@ -2,9 +2,12 @@
 //! parsing library. Everything that can be pure lives in the library crates; this crate
 //! opens files, reads the clock and prints.
 
+mod eval;
 mod events;
 mod input;
+mod live;
 mod options;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -27,12 +30,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Events(events::EventsArgs),
+    Simulate(simulate::SimulateArgs),
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events(args) => events::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(code) => code,

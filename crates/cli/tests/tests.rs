@@ -320,3 +320,394 @@ fn help_has_examples() {
         "{text}"
     );
 }
+
+fn simulate(dir: &Path, extra: &[&str]) -> Output {
+    let seed = if extra.contains(&"--seed") {
+        vec![]
+    } else {
+        vec!["--seed", "3"]
+    };
+    let mut args = vec![
+        "simulate",
+        "--scenario",
+        "small-office",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    args.extend(seed);
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn simulate_is_deterministic_and_refuses_to_overwrite() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let out = simulate(a.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("accounts compromised"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(simulate(b.path(), &[]).status.success());
+    for f in ["mail.log", "auth.log", "truth.json"] {
+        let x = std::fs::read(a.path().join(f)).unwrap();
+        assert!(!x.is_empty(), "{f}");
+        assert_eq!(
+            x,
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f} differs for the same seed"
+        );
+    }
+    let again = simulate(a.path(), &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("exists (use --force to overwrite)"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        simulate(a.path(), &["--force", "--seed", "4"])
+            .status
+            .success()
+    );
+    assert_ne!(
+        std::fs::read(a.path().join("mail.log")).unwrap(),
+        std::fs::read(b.path().join("mail.log")).unwrap()
+    );
+}
+
+#[test]
+fn simulated_logs_read_back_as_the_truth_says() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(simulate(dir.path(), &[]).status.success());
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let mail = dir.path().join("mail.log");
+    let auth = dir.path().join("auth.log");
+    let out = run(&[
+        "events",
+        "-q",
+        mail.to_str().unwrap(),
+        auth.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        json_lines(&out).len() as u64,
+        truth["attempts"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn simulate_lists_and_checks_scenarios() {
+    let out = run(&["simulate", "--list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["westminster", "small-office", "ssh-exposed", "slow-vip"] {
+        assert!(text.contains(name), "{text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = include_str!("../../../scenarios/small-office.toml")
+        .replace("weak_share = 0.02", "weak_share = 7");
+    std::fs::write(&bad, text).unwrap();
+    let out = run(&[
+        "simulate",
+        "--file",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("organisation.weak_share"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "simulate",
+        "--scenario",
+        "small-office",
+        "--hours",
+        "3",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ends after the scenario does"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A report that names exactly what the truth says: every attacker, every fallen
+/// account, every campaign detected one minute in.
+fn perfect_report(truth: &Value) -> Value {
+    let sources: Vec<Value> = truth["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["role"] == "attacker")
+        .map(|s| serde_json::json!({"address": s["address"], "verdict": "attacker", "attacks": [s["kind"]]}))
+        .collect();
+    let accounts: Vec<Value> = truth["compromised_accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| serde_json::json!({"user": a, "status": "compromised"}))
+        .collect();
+    let campaigns: Vec<Value> = truth["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let start: jiff::Timestamp = c["start"].as_str().unwrap().parse().unwrap();
+            let detected = start + jiff::SignedDuration::from_mins(1);
+            serde_json::json!({"id": c["id"], "kind": c["kind"], "start": c["start"], "end": c["end"],
+                               "detected_at": detected.to_string()})
+        })
+        .collect();
+    serde_json::json!({"version": 1, "sources": sources, "accounts": accounts, "campaigns": campaigns})
+}
+
+#[test]
+fn eval_scores_reports_against_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(simulate(dir.path(), &[]).status.success());
+    let truth_path = dir.path().join("truth.json");
+    let truth: Value = serde_json::from_slice(&std::fs::read(&truth_path).unwrap()).unwrap();
+    let strict = [
+        "--min-recall",
+        "all=1",
+        "--min-compromise-recall",
+        "1",
+        "--max-compromise-fp",
+        "0",
+        "--max-benign-flagged",
+        "0",
+        "--max-gateways-flagged",
+        "0",
+        "--max-lockouts",
+        "0",
+        "--max-delay",
+        "5m",
+    ];
+
+    let perfect = dir.path().join("perfect.json");
+    std::fs::write(&perfect, perfect_report(&truth).to_string()).unwrap();
+    let mut args = vec![
+        "eval",
+        truth_path.to_str().unwrap(),
+        perfect.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&strict);
+    let out = run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Thresholds: all met"), "{text}");
+    assert!(text.contains("100.0 %"), "{text}");
+
+    // Degrade it: drop half the spray sources, flag an office gateway, lock out a
+    // legitimate user, name an account that did not fall, miss a campaign.
+    let mut worse = perfect_report(&truth);
+    let sources = worse["sources"].as_array_mut().unwrap();
+    let mut dropped = 0;
+    sources.retain(|s| {
+        let drop = s["attacks"][0] == "password_spray" && dropped % 2 == 0;
+        dropped += usize::from(s["attacks"][0] == "password_spray");
+        !drop
+    });
+    let gateway = truth["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "office_gateway")
+        .unwrap();
+    sources.push(serde_json::json!({"address": gateway["address"], "verdict": "attacker"}));
+    let legit = truth["legitimate_users"][0].clone();
+    worse["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"user": legit, "status": "locked"}));
+    worse["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"user": "nobody@office.example", "status": "compromised"}));
+    worse["campaigns"].as_array_mut().unwrap().remove(0);
+    let worse_path = dir.path().join("worse.json");
+    std::fs::write(&worse_path, worse.to_string()).unwrap();
+    let mut args = vec![
+        "eval",
+        truth_path.to_str().unwrap(),
+        worse_path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&strict);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "password_spray source recall",
+        "shared gateways and stale devices flagged as attacker: 1 > 0",
+        "legitimate users locked out: 1 > 0",
+        "compromised-account false-positive rate",
+        "campaign c1 (password_spray) not detected",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+
+    // JSON output carries the same verdicts.
+    let out = run(&[
+        "eval",
+        truth_path.to_str().unwrap(),
+        worse_path.to_str().unwrap(),
+        "--format",
+        "json",
+        "--max-lockouts",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["score"]["locked_out"].as_array().unwrap().len(), 1);
+    assert_eq!(v["failed"].as_array().unwrap().len(), 1);
+
+    // Bad input is one clear line and exit 2.
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{not json").unwrap();
+    let out = run(&["eval", truth_path.to_str().unwrap(), junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a valid report"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A minimal HTTP/1.1 receiver on a free loopback port: answers every request with
+/// `status`, and hands back the bodies when the client is done.
+fn receiver(status: u16) -> (String, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/report", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        // One client connection at a time; the test's client reuses one, or opens a
+        // new one after an error answer.
+        listener.set_nonblocking(false).unwrap();
+        for stream in listener.incoming().take(4) {
+            let Ok(stream) = stream else { break };
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                .unwrap();
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            loop {
+                let mut len = None;
+                let mut first = String::new();
+                if r.read_line(&mut first).unwrap_or(0) == 0 {
+                    break;
+                }
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; len.unwrap_or(0)];
+                r.read_exact(&mut body).unwrap();
+                bodies.push(body);
+                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+                w.write_all(reply.as_bytes()).unwrap();
+                if status >= 300 {
+                    return bodies;
+                }
+            }
+            if !bodies.is_empty() {
+                return bodies;
+            }
+        }
+        bodies
+    });
+    (url, handle)
+}
+
+#[test]
+fn simulate_live_sends_paced_bounded_batches() {
+    let (url, server) = receiver(204);
+    let out = run(&[
+        "simulate",
+        "--scenario",
+        "small-office",
+        "--live",
+        &url,
+        "--rate",
+        "100000",
+        "--max-events",
+        "250",
+        "--batch",
+        "100",
+        "--max-time",
+        "30s",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sent 250 events"), "{}", stderr(&out));
+    let bodies = server.join().unwrap();
+    let events: Vec<Value> = bodies
+        .iter()
+        .flat_map(|b| serde_json::from_slice::<Vec<Value>>(b).expect("a JSON array of events"))
+        .collect();
+    assert_eq!(events.len(), 250);
+    assert!(
+        bodies.len() >= 3,
+        "batches of at most 100: {}",
+        bodies.len()
+    );
+    for e in &events {
+        assert!(
+            e["time"].is_string() && e["source"].is_string() && e["service"].is_string(),
+            "{e}"
+        );
+        assert!(
+            e["outcome"] == "success" || e["outcome"] == "failure",
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn simulate_live_stops_on_a_refusal() {
+    let (url, server) = receiver(500);
+    let out = run(&[
+        "simulate",
+        "--scenario",
+        "small-office",
+        "--live",
+        &url,
+        "--rate",
+        "100000",
+        "--max-events",
+        "50",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("answered 500"), "{}", stderr(&out));
+    assert_eq!(server.join().unwrap().len(), 1);
+    let out = run(&[
+        "simulate",
+        "--live",
+        "https://127.0.0.1:1/x",
+        "--max-events",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("http:// URL"), "{}", stderr(&out));
+}

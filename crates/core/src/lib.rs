@@ -15,12 +15,14 @@
 //! - [`address`]: canonical source addresses (IPv4-mapped IPv6 folded to IPv4).
 //! - [`account`]: canonical account names (case folding, `user@domain`, `DOMAIN\user`).
 //! - [`json`]: fast JSON for events, byte for byte what `serde_json` writes.
+//! - [`report`]: the report contract (`analyze --format json`), read by `eval`.
 #![deny(missing_docs)]
 
 pub mod account;
 pub mod address;
 pub mod event;
 pub mod json;
+pub mod report;
 
 pub use account::AccountRules;
 pub use event::{Event, EventTime, Origin, Outcome, Protocol, Reason, Service};

@@ -1,0 +1,247 @@
+//! Portcullis' traffic simulator.
+//!
+//! Produces an organisation's login traffic, with attacks mixed in, as the real log
+//! formats Portcullis reads, together with the ground truth: which source is who, which
+//! campaign ran when, which accounts fell. Operators use it to rehearse ("what would
+//! Portcullis have made of our setup?") and to load-test; the project uses it to measure
+//! detection against known truth.
+//!
+//! Everything is a pure function of the scenario and the seed: the same seed gives
+//! byte-identical files, whatever the number of threads, because time is cut into
+//! ten-minute slots and each slot draws from its own random stream.
+//!
+//! This crate does not open files or sockets; the binary does.
+//!
+//! # Layout
+//! - [`scenario`]: the TOML scenario schema and the built-in scenarios.
+//! - [`population`]: accounts, their devices and the addresses they log in from.
+//! - [`benign`]: the organisation's ordinary traffic, slot by slot.
+//! - [`campaign`]: attacks compiled into deterministic schedules.
+//! - [`render`]: attempts and noise written as Dovecot, Postfix and OpenSSH log lines.
+//! - [`truth`]: the ground truth written beside the logs.
+//! - [`score`]: a report scored against the truth (`portcullis eval`).
+#![deny(missing_docs)]
+
+pub mod benign;
+pub mod campaign;
+pub mod population;
+pub mod render;
+mod rng;
+pub mod scenario;
+pub mod score;
+pub mod truth;
+
+use std::io;
+use std::net::IpAddr;
+
+use jiff::tz::TimeZone;
+use portcullis_core::Outcome;
+
+pub use scenario::{Scenario, ScenarioError};
+pub use truth::{Truth, TruthBuilder};
+
+use crate::campaign::Campaign;
+use crate::population::Population;
+use crate::scenario::{Format, Service};
+
+/// Length of one generation slot.
+pub const SLOT_MS: i64 = 10 * 60 * 1000;
+
+/// Who made an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// An ordinary user, logging in from an address of this kind.
+    Benign(population::SourceKind),
+    /// An attacker in the campaign with this index.
+    Attacker(u16),
+}
+
+/// Who an attempt names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A real account, by index.
+    Account(u32),
+    /// A name that does not exist here: index into the campaign's made-up names.
+    Unknown(u32, u16),
+}
+
+/// One simulated login attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The door.
+    pub service: Service,
+    /// The client's address.
+    pub source: IpAddr,
+    /// The client's port.
+    pub port: u16,
+    /// The name tried.
+    pub target: Target,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Who tried.
+    pub actor: Actor,
+    /// Seed for ids (session, pid, queue id) in the rendered lines.
+    pub tag: u64,
+}
+
+/// Options that change a scenario's size or time without editing it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Multiplies benign volume (logins and deliveries), for throughput tests.
+    pub scale: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            scale: 1.0,
+        }
+    }
+}
+
+/// A scenario ready to generate.
+#[derive(Debug)]
+pub struct Simulation {
+    scenario: Scenario,
+    options: Options,
+    zone: TimeZone,
+    start_ms: i64,
+    end_ms: i64,
+    population: Population,
+    campaigns: Vec<Campaign>,
+}
+
+/// One slot's output: rendered lines per format, and the attempts (for the truth and
+/// for sending them live).
+#[derive(Debug, Default)]
+pub struct SlotOutput {
+    /// `mail.log` lines.
+    pub mail: Vec<u8>,
+    /// `auth.log` lines.
+    pub ssh: Vec<u8>,
+    /// The attempts, in time order.
+    pub attempts: Vec<Attempt>,
+    /// Lines written, all formats.
+    pub lines: u64,
+}
+
+impl SlotOutput {
+    /// The bytes of one format.
+    pub fn bytes(&self, f: Format) -> &[u8] {
+        match f {
+            Format::Mail => &self.mail,
+            Format::Ssh => &self.ssh,
+        }
+    }
+}
+
+impl Simulation {
+    /// Prepares a scenario: draws the population and compiles the attacks.
+    pub fn new(scenario: Scenario, options: Options) -> Result<Self, ScenarioError> {
+        if !(options.scale > 0.0 && options.scale <= 10_000.0) {
+            return Err(ScenarioError(format!(
+                "scale must be above 0 and at most 10000, not {}",
+                options.scale
+            )));
+        }
+        let zone = scenario.zone()?;
+        let start_ms = scenario.start.as_millisecond();
+        let end_ms = start_ms + i64::from(scenario.hours) * 3_600_000;
+        let mut population = Population::draw(&scenario, options.seed, start_ms, end_ms);
+        let campaigns = scenario
+            .attacks
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Campaign::compile(i, a, &scenario, &mut population, options.seed, start_ms)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            scenario,
+            options,
+            zone,
+            start_ms,
+            end_ms,
+            population,
+            campaigns,
+        })
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The drawn population.
+    pub fn population(&self) -> &Population {
+        &self.population
+    }
+
+    /// The compiled campaigns.
+    pub fn campaigns(&self) -> &[Campaign] {
+        &self.campaigns
+    }
+
+    /// How many slots the scenario spans.
+    pub fn slots(&self) -> usize {
+        ((self.end_ms - self.start_ms + SLOT_MS - 1) / SLOT_MS) as usize
+    }
+
+    /// The account name (or made-up name) an attempt tried.
+    pub fn name_of(&self, target: Target) -> String {
+        match target {
+            Target::Account(i) => self.population.accounts[i as usize].name.clone(),
+            Target::Unknown(i, c) => {
+                self.campaigns[usize::from(c)].unknown_name(i, &self.scenario.organisation.domain)
+            }
+        }
+    }
+
+    /// Generates and renders one slot. Slots are independent: any order, any thread.
+    pub fn slot(&self, k: usize) -> SlotOutput {
+        let s0 = self.start_ms + k as i64 * SLOT_MS;
+        let s1 = (s0 + SLOT_MS).min(self.end_ms);
+        let mut attempts = Vec::new();
+        let mut deliveries = Vec::new();
+        benign::slot(self, k as u64, s0, s1, &mut attempts, &mut deliveries);
+        for c in &self.campaigns {
+            c.slot(&self.population, s0, s1, &mut attempts);
+        }
+        attempts.sort_by_key(|a| (a.at_ms, a.tag));
+        deliveries.sort_unstable();
+        let mut out = SlotOutput::default();
+        render::slot(self, &attempts, &deliveries, &mut out);
+        out.attempts = attempts;
+        out
+    }
+}
+
+/// Slots generated at once (in parallel) before they are written in order.
+const BATCH: usize = 8;
+
+/// Generates every slot, in parallel batches, and hands them to `write` in time order.
+/// Returns what the truth needs; `write` may stop the run by returning an error.
+pub fn generate(
+    sim: &Simulation,
+    mut write: impl FnMut(&SlotOutput) -> io::Result<()>,
+) -> io::Result<TruthBuilder> {
+    use rayon::prelude::*;
+    let mut truth = TruthBuilder::new(sim);
+    let slots = sim.slots();
+    let mut k = 0;
+    while k < slots {
+        let end = (k + BATCH).min(slots);
+        let outs: Vec<SlotOutput> = (k..end).into_par_iter().map(|i| sim.slot(i)).collect();
+        for out in &outs {
+            write(out)?;
+            truth.add(&out.attempts, out.lines);
+        }
+        k = end;
+    }
+    Ok(truth)
+}
