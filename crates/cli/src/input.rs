@@ -88,9 +88,7 @@ fn is_gzip(head: &[u8]) -> bool {
 /// stderr is a terminal (and not at all when `quiet`). Standard input and FIFOs add no
 /// length; the bar then shows bytes read.
 pub fn progress(files: &[String], quiet: bool) -> ProgressBar {
-    use indicatif::{ProgressDrawTarget, ProgressStyle};
-    use std::io::IsTerminal;
-    if quiet || !io::stderr().is_terminal() {
+    if quiet {
         return ProgressBar::hidden();
     }
     let total: u64 = files
@@ -100,10 +98,22 @@ pub fn progress(files: &[String], quiet: bool) -> ProgressBar {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum();
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style =
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    bar(
+        total,
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    )
+}
+
+/// A progress bar of `len` steps drawn on stderr when it is a terminal.
+pub fn bar(len: u64, template: &str) -> ProgressBar {
+    use indicatif::{ProgressDrawTarget, ProgressStyle};
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }

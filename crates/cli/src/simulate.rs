@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use indicatif::ProgressBar;
 use portcullis_sim::scenario::{BUILT_IN, Format};
 use portcullis_sim::{Options, Scenario, Simulation};
 
@@ -157,7 +158,15 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
         bail!("--out DIR is required")
     };
     let began = Instant::now();
-    let truth = write_files(&sim, out, args.force)?;
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        crate::input::bar(
+            sim.slots() as u64,
+            "{bar:40} {pos}/{len} ten-minute slots, ETA {eta}",
+        )
+    };
+    let truth = write_files(&sim, out, args.force, &progress)?;
     let secs = began.elapsed().as_secs_f64();
     if !args.quiet {
         eprintln!(
@@ -176,7 +185,12 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
 
 /// Generates every file of the simulation into `dir` and returns the truth (also written
 /// as `truth.json`).
-pub fn write_files(sim: &Simulation, dir: &Path, force: bool) -> Result<portcullis_sim::Truth> {
+pub fn write_files(
+    sim: &Simulation,
+    dir: &Path,
+    force: bool,
+    progress: &ProgressBar,
+) -> Result<portcullis_sim::Truth> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let formats = sim.scenario().output.formats.clone();
     let mut names: Vec<&str> = formats.iter().map(|f| f.file_name()).collect();
@@ -199,9 +213,11 @@ pub fn write_files(sim: &Simulation, dir: &Path, force: bool) -> Result<portcull
         for (f, w) in writers.iter_mut() {
             w.write_all(slot.bytes(*f))?;
         }
+        progress.inc(1);
         Ok(())
     })
     .with_context(|| format!("cannot write into {}", dir.display()))?;
+    progress.finish_and_clear();
     for (f, mut w) in writers {
         w.flush()
             .with_context(|| format!("cannot write {}", dir.join(f.file_name()).display()))?;
