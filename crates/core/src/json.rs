@@ -148,16 +148,8 @@ impl JsonWriter {
 fn civil_head(local: i64) -> [u8; 19] {
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
-    // Days to civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::calendar::civil_from_days(days);
+    let (m, d) = (i64::from(m), i64::from(d));
     let mut h = [0u8; 19];
     let put = |h: &mut [u8; 19], at: usize, v: i64, width: usize| {
         let mut v = v;

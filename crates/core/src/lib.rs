@@ -13,6 +13,7 @@
 //! - [`event`]: the normalised login attempt and its vocabulary (service, protocol,
 //!   outcome, failure reason, origin).
 //! - [`address`]: canonical source addresses (IPv4-mapped IPv6 folded to IPv4).
+//! - [`calendar`]: day counts to dates, for writing stamps fast.
 //! - [`account`]: canonical account names (case folding, `user@domain`, `DOMAIN\user`).
 //! - [`json`]: fast JSON for events, byte for byte what `serde_json` writes.
 //! - [`report`]: the report contract (`analyze --format json`), read by `eval`.
@@ -20,6 +21,7 @@
 
 pub mod account;
 pub mod address;
+pub mod calendar;
 pub mod event;
 pub mod json;
 pub mod report;

@@ -131,18 +131,24 @@ impl<R: Read> LineReader<R> {
                 }
                 return Ok(Some(block));
             }
-            if self.end - self.start > self.max_line {
-                self.offset += (self.end - self.start) as u64;
-                self.start = 0;
-                self.end = 0;
-                skipping = true;
-            } else if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            self.fill()?;
+            self.refill(&mut skipping)?;
         }
+    }
+
+    /// No newline in what is held: if it is already over the cap, drop it (the line is
+    /// skipped up to its newline); else move it to the front. Then read more.
+    fn refill(&mut self, skipping: &mut bool) -> io::Result<()> {
+        if self.end - self.start > self.max_line {
+            self.offset += (self.end - self.start) as u64;
+            self.start = 0;
+            self.end = 0;
+            *skipping = true;
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        self.fill()
     }
 
     fn fill(&mut self) -> io::Result<()> {
@@ -209,18 +215,7 @@ impl<R: Read> LineReader<R> {
                     offset: line_offset,
                 }));
             }
-            if self.end - self.start > self.max_line {
-                // Too long already: drop what we hold and skip to the next newline.
-                self.offset += (self.end - self.start) as u64;
-                self.start = 0;
-                self.end = 0;
-                skipping = true;
-            } else if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            self.fill()?;
+            self.refill(&mut skipping)?;
         }
     }
 }

@@ -25,19 +25,6 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Civil date of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Writes a stamp and the host: `Jun 23 09:14:05 mail01 ` or
 /// `2017-06-23T09:14:05.123000+01:00 mail01 `.
 fn stamp(buf: &mut Vec<u8>, ms: i64, zone: &TimeZone, style: StampStyle, host: &str) {
@@ -53,7 +40,7 @@ fn stamp(buf: &mut Vec<u8>, ms: i64, zone: &TimeZone, style: StampStyle, host: &
         in_day / 1000 % 60,
         in_day % 1000,
     );
-    let (y, mo, d) = civil(days);
+    let (y, mo, d) = portcullis_core::calendar::civil_from_days(days);
     let _ = match style {
         StampStyle::Rfc3164 => write!(
             buf,
@@ -189,14 +176,6 @@ fn delivery(sim: &Simulation, d: &Delivery, out: &mut SlotOutput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(17_340), (2017, 6, 23));
-        assert_eq!(civil(11_016), (2000, 2, 29));
-        assert_eq!(civil(-1), (1969, 12, 31));
-    }
 
     #[test]
     fn stamps() {
