@@ -151,7 +151,7 @@ fn pct(r: f64) -> String {
     format!("{:.1} %", r * 100.0)
 }
 
-fn text(truth: &Truth, s: &Score, fails: &[String]) -> String {
+pub fn text(truth: &Truth, s: &Score, fails: &[String]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,

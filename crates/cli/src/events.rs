@@ -2,19 +2,16 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use portcullis_core::Event;
 use portcullis_core::json::JsonWriter;
-use portcullis_parse::envelope::EnvelopeConfig;
-use portcullis_parse::{
-    Candidates, LineReader, LogParser, ParseConfig, Prefilter, Stats, YearRule,
-};
+use portcullis_parse::Stats;
 
-use crate::input;
 use crate::options::ReadOptions;
+use crate::pipeline;
 
 /// Print every login attempt found in the logs as one normalised event per line.
 ///
@@ -75,19 +72,11 @@ const CSV_COLUMNS: [&str; 16] = [
 ];
 
 pub fn run(args: &EventsArgs) -> Result<ExitCode> {
-    let time_zone = args.read.time_zone()?;
-    let accounts = args.read.account_rules()?;
     let format = args.format;
-    // A pipeline of three threads with short bounded queues between them: one reads
-    // and prefilters, one parses, one serialises and writes.
+    // Three threads with short bounded queues between them: one reads and prefilters,
+    // one parses (this one), one serialises and writes.
     let (total, flow) = std::thread::scope(|scope| -> Result<(Stats, Flow)> {
-        let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
         let (out_tx, out_rx) = mpsc::sync_channel::<Vec<Event>>(8);
-        let progress = input::progress(&args.files, args.quiet);
-        scope.spawn(move || {
-            read_files(&args.files, args.read.max_line, &progress, &feed_tx);
-            progress.finish_and_clear();
-        });
         let writer = scope.spawn(move || -> Result<Flow> {
             let mut sink = Sink::new(format, io::stdout().lock())?;
             for mut batch in out_rx {
@@ -97,7 +86,9 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
             }
             sink.flush()
         });
-        let parsed = parse_feed(args, &time_zone, &accounts, feed_rx, &out_tx);
+        let parsed = pipeline::read_and_parse(&args.files, &args.read, args.quiet, |batch| {
+            out_tx.send(batch).is_ok()
+        });
         drop(out_tx);
         let flow = writer
             .join()
@@ -105,162 +96,12 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
         Ok((parsed?, flow))
     })?;
     if flow == Flow::Go && !args.quiet {
-        eprintln!("{}", summary(args.files.len(), &total, args.read.max_line));
+        eprintln!(
+            "{}",
+            pipeline::summary(args.files.len(), &total, args.read.max_line)
+        );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What the reading thread hands the parsing thread.
-enum Feed {
-    /// A new file begins.
-    Start {
-        name: String,
-        modified: jiff::Timestamp,
-    },
-    /// Lines worth parsing, with the counts of all lines read.
-    Lines(Candidates),
-    /// The file ended; lines the reader skipped for length.
-    End { oversized: u64 },
-    /// The file could not be opened or read.
-    Failed(anyhow::Error),
-}
-
-/// Candidate bytes gathered before a batch is handed on.
-const BATCH_BYTES: usize = 256 * 1024;
-
-/// Reads and prefilters every file in order. Stops when the parser has gone.
-fn read_files(
-    files: &[String],
-    max_line: usize,
-    progress: &indicatif::ProgressBar,
-    tx: &mpsc::SyncSender<Feed>,
-) {
-    let mut prefilter = Prefilter::new();
-    for name in files {
-        let input = match input::open(name, progress) {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = tx.send(Feed::Failed(e));
-                return;
-            }
-        };
-        if tx
-            .send(Feed::Start {
-                name: name.clone(),
-                modified: input.modified,
-            })
-            .is_err()
-        {
-            return;
-        }
-        let mut reader = LineReader::with_max_line(input.reader, max_line);
-        let mut batch = Candidates::default();
-        loop {
-            match reader.next_block() {
-                Ok(Some(block)) => {
-                    prefilter.scan(&block, max_line, &mut batch);
-                    if batch.bytes_held() >= BATCH_BYTES
-                        && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Feed::Failed(
-                        anyhow::Error::new(e).context(format!("cannot read {name}")),
-                    ));
-                    return;
-                }
-            }
-        }
-        if tx.send(Feed::Lines(batch)).is_err()
-            || tx
-                .send(Feed::End {
-                    oversized: reader.oversized(),
-                })
-                .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// Parses what the reader feeds, one parser per file, sending event batches to the
-/// writer. Stops early, with the counts so far, when the writer has gone (its reader
-/// closed the pipe).
-fn parse_feed(
-    args: &EventsArgs,
-    time_zone: &jiff::tz::TimeZone,
-    accounts: &portcullis_core::AccountRules,
-    feed: mpsc::Receiver<Feed>,
-    tx: &mpsc::SyncSender<Vec<Event>>,
-) -> Result<Stats> {
-    let mut total = Stats::default();
-    let mut current: Option<(LogParser, Arc<str>)> = None;
-    let mut events = Vec::new();
-    for msg in feed {
-        match msg {
-            Feed::Start { name, modified } => {
-                let year = match args.read.year {
-                    Some(y) => YearRule::Fixed(y),
-                    None => YearRule::Reference(modified),
-                };
-                let config = ParseConfig {
-                    envelope: EnvelopeConfig {
-                        time_zone: time_zone.clone(),
-                        year,
-                    },
-                    accounts: accounts.clone(),
-                };
-                current = Some((LogParser::new(config), Arc::from(name.as_str())));
-            }
-            Feed::Lines(picked) => {
-                if let Some((parser, file)) = current.as_mut() {
-                    parser.push_candidates(&picked, Some(file), &mut events);
-                }
-            }
-            Feed::End { oversized } => {
-                if let Some((mut parser, _)) = current.take() {
-                    parser.finish(&mut events);
-                    parser.count_oversized(oversized);
-                    total.add(parser.stats());
-                }
-            }
-            Feed::Failed(e) => return Err(e),
-        }
-        if !events.is_empty() && tx.send(std::mem::take(&mut events)).is_err() {
-            return Ok(total);
-        }
-    }
-    Ok(total)
-}
-
-pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {
-    let mut text = format!(
-        "portcullis: {files} file{}, {} lines: {} events ({} attempts); {} auth-looking lines not understood",
-        if files == 1 { "" } else { "s" },
-        s.lines,
-        s.events,
-        s.attempts,
-        s.unparsed_auth_lines
-    );
-    for (n, what) in [
-        (
-            s.non_utf8_lines,
-            "lines not valid UTF-8 (read with replacement characters)".to_owned(),
-        ),
-        (s.nul_lines, "lines with NUL bytes".to_owned()),
-        (
-            s.oversized_lines,
-            format!("lines over {max_line} bytes skipped"),
-        ),
-    ] {
-        if n > 0 {
-            text.push_str(&format!("; {n} {what}"));
-        }
-    }
-    text
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -333,7 +174,7 @@ fn io_flow(result: io::Result<()>) -> Result<Flow> {
 /// Attacker-chosen text must not become a spreadsheet formula when the CSV is opened in
 /// a spreadsheet (OWASP "CSV injection"): cells starting with `= + - @` or a control
 /// character get a leading `'`.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     match text.as_bytes().first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{text}"),
         _ => text.to_owned(),

@@ -2,11 +2,14 @@
 //! parsing library. Everything that can be pure lives in the library crates; this crate
 //! opens files, reads the clock and prints.
 
+mod analyze;
+mod demo;
 mod eval;
 mod events;
 mod input;
 mod live;
 mod options;
+mod pipeline;
 mod simulate;
 
 use std::process::ExitCode;
@@ -29,6 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Demo(demo::DemoArgs),
+    Analyze(analyze::AnalyzeArgs),
     Events(events::EventsArgs),
     Simulate(simulate::SimulateArgs),
     Eval(eval::EvalArgs),
@@ -37,6 +42,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
         Command::Events(args) => events::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Eval(args) => eval::run(&args),

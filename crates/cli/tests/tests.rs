@@ -711,3 +711,232 @@ fn simulate_live_stops_on_a_refusal() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("http:// URL"), "{}", stderr(&out));
 }
+
+/// Simulates `scenario` with `seed`, analyses it, and returns (dir, report, eval output
+/// and exit code with `thresholds`).
+fn analyse_scenario(
+    scenario: &str,
+    seed: &str,
+    zone: &str,
+    year: &str,
+    thresholds: &[&str],
+) -> (tempfile::TempDir, Value, String, Option<i32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "simulate",
+        "--scenario",
+        scenario,
+        "--seed",
+        seed,
+        "--out",
+        dir.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut files: Vec<String> = ["mail.log", "auth.log"]
+        .iter()
+        .map(|f| dir.path().join(f))
+        .filter(|p| p.exists())
+        .map(|p| p.to_str().unwrap().to_owned())
+        .collect();
+    let report = dir.path().join("report.json");
+    let mut args: Vec<String> = [
+        "analyze",
+        "-q",
+        "--format",
+        "json",
+        "--timezone",
+        zone,
+        "--year",
+        year,
+        "-o",
+        report.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.append(&mut files);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&argv);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let truth = dir.path().join("truth.json");
+    let mut args = vec!["eval", truth.to_str().unwrap(), report.to_str().unwrap()];
+    args.extend_from_slice(thresholds);
+    let out = run(&args);
+    let text = String::from_utf8(out.stdout).unwrap();
+    (dir, v, text, out.status.code())
+}
+
+/// The quality bars of the detection engine, on the built-in attack this project is
+/// about, with two seeds.
+#[test]
+fn westminster_quality_bars() {
+    for seed in ["1", "2"] {
+        let (_dir, report, text, code) = analyse_scenario(
+            "westminster",
+            seed,
+            "Europe/London",
+            "2017",
+            &[
+                "--min-recall",
+                "password_spray=0.95",
+                "--min-recall",
+                "brute_force=1",
+                "--min-recall",
+                "credential_stuffing=0.95",
+                "--min-compromise-recall",
+                "1",
+                "--max-compromise-fp",
+                "0.01",
+                "--max-gateways-flagged",
+                "0",
+                "--max-benign-flagged",
+                "0.001",
+                "--max-lockouts",
+                "0",
+                "--max-delay",
+                "5m",
+            ],
+        );
+        assert_eq!(code, Some(0), "seed {seed}:\n{text}");
+        // The contract's shape.
+        assert_eq!(report["version"], 1);
+        for k in [
+            "files",
+            "lines",
+            "events",
+            "unparsed_auth_lines",
+            "first_event",
+            "last_event",
+        ] {
+            assert!(report["input"].get(k).is_some(), "input.{k}");
+        }
+        let kinds: Vec<&str> = report["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["brute_force", "password_spray", "credential_stuffing"],
+            "seed {seed}"
+        );
+        assert_eq!(report["input"]["unparsed_auth_lines"], 0);
+    }
+}
+
+/// Every attack kind in a small office: recall, compromise, no benign source blocked.
+/// (Slow attacks are detected late by nature; their delay is not asserted here.)
+#[test]
+fn small_office_quality() {
+    for seed in ["3", "7"] {
+        let (_dir, report, text, code) = analyse_scenario(
+            "small-office",
+            seed,
+            "Europe/Berlin",
+            "2024",
+            &[
+                "--min-recall",
+                "password_spray=0.95",
+                "--min-recall",
+                "brute_force=1",
+                "--min-recall",
+                "credential_stuffing=0.95",
+                "--min-compromise-recall",
+                "1",
+                "--max-compromise-fp",
+                "0.01",
+                "--max-gateways-flagged",
+                "0",
+                "--max-benign-flagged",
+                "0.001",
+                "--max-lockouts",
+                "0",
+            ],
+        );
+        assert_eq!(code, Some(0), "seed {seed}:\n{text}");
+        let targeted: Vec<&str> = report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] == "targeted")
+            .map(|a| a["user"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            targeted,
+            ["ceo@office.example"],
+            "seed {seed}: the VIP is reported as targeted"
+        );
+    }
+}
+
+#[test]
+fn analyze_text_and_csv() {
+    let (dir, _report, _, _) = analyse_scenario("small-office", "3", "Europe/Berlin", "2024", &[]);
+    let mail = dir.path().join("mail.log");
+    let auth = dir.path().join("auth.log");
+    let out = run(&[
+        "analyze",
+        "-q",
+        "--timezone",
+        "Europe/Berlin",
+        "--year",
+        "2024",
+        mail.to_str().unwrap(),
+        auth.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "ATTACKS (",
+        "ACCOUNTS THAT FELL",
+        "ATTACKING SOURCES",
+        "TARGETED ACCOUNTS",
+        "WHAT TO DO NOW",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
+    let out = run(&[
+        "analyze",
+        "-q",
+        "--format",
+        "csv",
+        "--table",
+        "accounts",
+        "--year",
+        "2024",
+        "--timezone",
+        "Europe/Berlin",
+        mail.to_str().unwrap(),
+    ]);
+    let csv_text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv_text.starts_with("user,status,failures,attack_sources,evidence\n"),
+        "{csv_text}"
+    );
+    assert!(csv_text.contains(",compromised,"));
+    let out = run(&["analyze", "/nonexistent.log"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn demo_tells_the_whole_story() {
+    let out = run(&["demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("password_spray") && text.contains("ACCOUNTS THAT FELL (87)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HOW THAT COMPARES WITH THE TRUTH")
+            && text.contains("Compromised accounts: 87 fell, 87 named"),
+        "{text}"
+    );
+}

@@ -13,6 +13,7 @@
 //! - [`event`]: the normalised login attempt and its vocabulary (service, protocol,
 //!   outcome, failure reason, origin).
 //! - [`address`]: canonical source addresses (IPv4-mapped IPv6 folded to IPv4).
+//! - [`engine`]: the detection engine: events in, verdicts and a report out.
 //! - [`calendar`]: day counts to dates, for writing stamps fast.
 //! - [`account`]: canonical account names (case folding, `user@domain`, `DOMAIN\user`).
 //! - [`json`]: fast JSON for events, byte for byte what `serde_json` writes.
@@ -22,6 +23,7 @@
 pub mod account;
 pub mod address;
 pub mod calendar;
+pub mod engine;
 pub mod event;
 pub mod json;
 pub mod report;

@@ -1,0 +1,187 @@
+//! Reading logs into events, on two threads: one reads and prefilters, the caller's
+//! parses. Shared by `events` and `analyze`.
+
+use std::sync::{Arc, mpsc};
+
+use anyhow::Result;
+use portcullis_core::Event;
+use portcullis_parse::envelope::EnvelopeConfig;
+use portcullis_parse::{
+    Candidates, LineReader, LogParser, ParseConfig, Prefilter, Stats, YearRule,
+};
+
+use crate::input;
+use crate::options::ReadOptions;
+
+/// Reads `files` in order and hands each batch of events to `on_batch`, which returns
+/// false to stop early. Returns the counts of what was read.
+pub fn read_and_parse(
+    files: &[String],
+    read: &ReadOptions,
+    quiet: bool,
+    mut on_batch: impl FnMut(Vec<Event>) -> bool,
+) -> Result<Stats> {
+    let time_zone = read.time_zone()?;
+    let accounts = read.account_rules()?;
+    std::thread::scope(|scope| {
+        let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
+        let progress = input::progress(files, quiet);
+        scope.spawn(move || {
+            read_files(files, read.max_line, &progress, &feed_tx);
+            progress.finish_and_clear();
+        });
+        parse_feed(read.year, &time_zone, &accounts, feed_rx, &mut on_batch)
+    })
+}
+
+/// What the reading thread hands the parsing thread.
+enum Feed {
+    /// A new file begins.
+    Start {
+        name: String,
+        modified: jiff::Timestamp,
+    },
+    /// Lines worth parsing, with the counts of all lines read.
+    Lines(Candidates),
+    /// The file ended; lines the reader skipped for length.
+    End { oversized: u64 },
+    /// The file could not be opened or read.
+    Failed(anyhow::Error),
+}
+
+/// Candidate bytes gathered before a batch is handed on.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Reads and prefilters every file in order. Stops when the parser has gone.
+fn read_files(
+    files: &[String],
+    max_line: usize,
+    progress: &indicatif::ProgressBar,
+    tx: &mpsc::SyncSender<Feed>,
+) {
+    let mut prefilter = Prefilter::new();
+    for name in files {
+        let input = match input::open(name, progress) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = tx.send(Feed::Failed(e));
+                return;
+            }
+        };
+        if tx
+            .send(Feed::Start {
+                name: name.clone(),
+                modified: input.modified,
+            })
+            .is_err()
+        {
+            return;
+        }
+        let mut reader = LineReader::with_max_line(input.reader, max_line);
+        let mut batch = Candidates::default();
+        loop {
+            match reader.next_block() {
+                Ok(Some(block)) => {
+                    prefilter.scan(&block, max_line, &mut batch);
+                    if batch.bytes_held() >= BATCH_BYTES
+                        && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Feed::Failed(
+                        anyhow::Error::new(e).context(format!("cannot read {name}")),
+                    ));
+                    return;
+                }
+            }
+        }
+        if tx.send(Feed::Lines(batch)).is_err()
+            || tx
+                .send(Feed::End {
+                    oversized: reader.oversized(),
+                })
+                .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Parses what the reader feeds, one parser per file, handing event batches on. Stops
+/// early, with the counts so far, when `on_batch` says so.
+fn parse_feed(
+    year: Option<i16>,
+    time_zone: &jiff::tz::TimeZone,
+    accounts: &portcullis_core::AccountRules,
+    feed: mpsc::Receiver<Feed>,
+    on_batch: &mut impl FnMut(Vec<Event>) -> bool,
+) -> Result<Stats> {
+    let mut total = Stats::default();
+    let mut current: Option<(LogParser, Arc<str>)> = None;
+    let mut events = Vec::new();
+    for msg in feed {
+        match msg {
+            Feed::Start { name, modified } => {
+                let year = match year {
+                    Some(y) => YearRule::Fixed(y),
+                    None => YearRule::Reference(modified),
+                };
+                let config = ParseConfig {
+                    envelope: EnvelopeConfig {
+                        time_zone: time_zone.clone(),
+                        year,
+                    },
+                    accounts: accounts.clone(),
+                };
+                current = Some((LogParser::new(config), Arc::from(name.as_str())));
+            }
+            Feed::Lines(picked) => {
+                if let Some((parser, file)) = current.as_mut() {
+                    parser.push_candidates(&picked, Some(file), &mut events);
+                }
+            }
+            Feed::End { oversized } => {
+                if let Some((mut parser, _)) = current.take() {
+                    parser.finish(&mut events);
+                    parser.count_oversized(oversized);
+                    total.add(parser.stats());
+                }
+            }
+            Feed::Failed(e) => return Err(e),
+        }
+        if !events.is_empty() && !on_batch(std::mem::take(&mut events)) {
+            return Ok(total);
+        }
+    }
+    Ok(total)
+}
+
+pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {
+    let mut text = format!(
+        "portcullis: {files} file{}, {} lines: {} events ({} attempts); {} auth-looking lines not understood",
+        if files == 1 { "" } else { "s" },
+        s.lines,
+        s.events,
+        s.attempts,
+        s.unparsed_auth_lines
+    );
+    for (n, what) in [
+        (
+            s.non_utf8_lines,
+            "lines not valid UTF-8 (read with replacement characters)".to_owned(),
+        ),
+        (s.nul_lines, "lines with NUL bytes".to_owned()),
+        (
+            s.oversized_lines,
+            format!("lines over {max_line} bytes skipped"),
+        ),
+    ] {
+        if n > 0 {
+            text.push_str(&format!("; {n} {what}"));
+        }
+    }
+    text
+}

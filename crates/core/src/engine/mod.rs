@@ -1,0 +1,931 @@
+//! The detection engine: a pure, deterministic state machine over event time.
+//!
+//! Events go in, in time order; the engine keeps bounded state per source, network
+//! prefix and account, and judges as it goes. It never reads the clock: time is the
+//! events' time, so a batch replay and a live run agree, and a test is a list of events.
+//!
+//! How it decides:
+//!
+//! 1. **Suspicious failures.** A failure is held for the typo window: if the same
+//!    account then succeeds from the same source, it was a typo. Otherwise it counts as
+//!    suspicious, unless the account has logged in from the source's prefix before
+//!    (its owner's places: a stale device, a fumbling user). Shared gateways and CGNAT
+//!    addresses therefore collect few suspicious failures however many users they carry.
+//! 2. **One source.** Many suspicious failures fast on a few accounts is brute force;
+//!    suspicious failures on many accounts is a password spray, or credential stuffing
+//!    when many of the names do not exist. A source that mostly succeeds is never
+//!    judged on volume.
+//! 3. **Distributed campaigns.** Per minute, the number of distinct sources producing
+//!    suspicious failures is compared with its learned baseline by a CUSUM (in the
+//!    spirit of Javed & Paxson, CCS 2013); when it alarms, a campaign opens, and every
+//!    source with suspicious failures on several accounts while it runs (or just before)
+//!    is a participant. IPv6 sources are also aggregated by /64, so a client rotating
+//!    addresses inside one is one participant.
+//! 4. **Targeted guessing.** An account tried by many distinct suspicious sources that
+//!    each try little else is targeted, and those sources are attackers.
+//! 5. **Compromise.** Successes from a source on accounts it was not familiar to are
+//!    remembered; when the source is judged an attacker (then or later), those accounts
+//!    are compromised.
+//!
+//! Every threshold is in [`EngineConfig`]; every table is capped.
+
+mod config;
+mod report;
+mod state;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+pub use config::EngineConfig;
+
+use crate::event::{Event, Outcome, Reason};
+use jiff::tz::Offset;
+use state::{AccountState, Pending, PrefixState, SourceState, Verdict};
+
+/// The kinds of attack, as the report contract names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Many guesses on one or a few accounts.
+    BruteForce,
+    /// A few passwords on many accounts.
+    PasswordSpray,
+    /// Leaked pairs; many names unknown here.
+    CredentialStuffing,
+    /// Slow, distributed guessing on one account.
+    Targeted,
+}
+
+impl Kind {
+    /// The contract's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::BruteForce => "brute_force",
+            Kind::PasswordSpray => "password_spray",
+            Kind::CredentialStuffing => "credential_stuffing",
+            Kind::Targeted => "targeted",
+        }
+    }
+}
+
+/// A campaign as the engine tracks it.
+#[derive(Debug, Clone)]
+struct Campaign {
+    kind: Kind,
+    /// Opened by the site-wide CUSUM (several sources), else by one source or account.
+    distributed: bool,
+    start: i64,
+    detected_at: i64,
+    end: i64,
+    open: bool,
+    sources: Vec<IpAddr>,
+    /// v6 prefixes taking part (first 64 bits).
+    prefixes: Vec<u64>,
+    /// Distinct names tried by members (high bit set: unknown here).
+    names_tried: HashSet<u32>,
+    /// Suspicious failures of members.
+    attempts: u64,
+}
+
+/// A CUSUM over per-bucket counts of distinct names (accounts, or unknown names) with
+/// suspicious failures from sources that never logged in, against a baseline learned
+/// outside campaigns. Names, not sources: a campaign that matters to the site-wide
+/// detectors is one that tries many accounts (a spray, stuffing); one account hammered
+/// or slowly guessed at is judged per source and per account.
+#[derive(Debug, Clone, Default)]
+struct Cusum {
+    /// Bucket width, seconds.
+    width: i64,
+    bucket: i64,
+    seen: HashSet<u64>,
+    /// Distinct sources behind this bucket's names.
+    sources: HashSet<IpAddr>,
+    baseline: f64,
+    sum: f64,
+    quiet: i64,
+    allowance: f64,
+    threshold: f64,
+    /// Buckets of quiet that end a campaign this detector opened.
+    quiet_limit: i64,
+    /// Weight of a new bucket in the baseline (an EWMA).
+    learn: f64,
+}
+
+impl Cusum {
+    fn new(width: i64, allowance: f64, threshold: f64, quiet_limit: i64, learn: f64) -> Self {
+        Self {
+            width,
+            allowance,
+            threshold,
+            quiet_limit,
+            learn,
+            ..Default::default()
+        }
+    }
+
+    /// Closes buckets up to `t`; returns true when a campaign has been quiet long
+    /// enough to end.
+    fn roll(&mut self, t: i64, in_campaign: bool) -> bool {
+        let bucket = t.div_euclid(self.width);
+        if self.bucket == 0 {
+            self.bucket = bucket;
+        }
+        let mut ended = false;
+        while self.bucket < bucket {
+            let x = self.seen.len() as f64;
+            self.seen.clear();
+            self.sources.clear();
+            let k = self.baseline + self.allowance;
+            self.sum = (self.sum + x - k).max(0.0);
+            if in_campaign && !ended {
+                self.quiet = if x <= k { self.quiet + 1 } else { 0 };
+                if self.quiet >= self.quiet_limit {
+                    ended = true;
+                    self.sum = 0.0;
+                    self.quiet = 0;
+                }
+            } else if !in_campaign {
+                // The baseline learns only outside campaigns, and a burst moves it no
+                // more than a bucket at the alarm's edge would.
+                let x = x.min(self.baseline + self.allowance);
+                self.baseline += (x - self.baseline) * self.learn;
+            }
+            self.bucket += 1;
+            // A long silence: jump ahead.
+            if bucket - self.bucket > 1000 {
+                self.bucket = bucket;
+            }
+        }
+        ended
+    }
+
+    /// Counts a name tried by `source` in the current bucket; true if the sum crosses
+    /// the threshold with at least three sources behind it (one loud source is judged
+    /// on its own, not as a distributed campaign).
+    fn add(&mut self, name: u64, source: IpAddr) -> bool {
+        self.sources.insert(source);
+        self.seen.insert(name)
+            && self.sources.len() >= 3
+            && self.sum + self.seen.len() as f64 - (self.baseline + self.allowance)
+                >= self.threshold
+    }
+}
+
+/// The site-wide detectors: a fast one (per minute) for loud campaigns and a slow one
+/// (per hour) for stealthy ones whose sources each try once in a while.
+#[derive(Debug, Clone, Default)]
+struct SiteWatch {
+    fast: Cusum,
+    slow: Cusum,
+    campaign: Option<usize>,
+    /// The open campaign was opened by the slow detector.
+    slow_open: bool,
+    /// Recent suspicious (time, source), for enrolling a campaign's early members.
+    recent: VecDeque<(i64, IpAddr)>,
+}
+
+/// Counts of what the engine did, for the report and for memory accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Events observed.
+    pub events: u64,
+    /// Events that went back in time by more than the typo window (read anyway).
+    pub out_of_order: u64,
+    /// Entries evicted to stay within the caps.
+    pub evicted: u64,
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    sources: HashMap<IpAddr, SourceState>,
+    prefixes: HashMap<u64, PrefixState>,
+    accounts: HashMap<Box<str>, AccountState>,
+    pending: VecDeque<Pending>,
+    pending_keys: HashMap<(IpAddr, u64), u32>,
+    campaigns: Vec<Campaign>,
+    site: SiteWatch,
+    now: i64,
+    first: Option<i64>,
+    offset: Offset,
+    stats: EngineStats,
+}
+
+/// The pending-failure key of a failure whose server logged no user.
+const NO_USER: u64 = 0;
+
+fn hash64<T: Hash + ?Sized>(v: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// 31-bit hash of an account (high bit clear) or an unknown name (high bit set).
+fn name_hash(name: Option<&str>, unknown: bool) -> u32 {
+    let h = (hash64(&name.unwrap_or("")) as u32) & 0x7fff_ffff;
+    if unknown { h | 0x8000_0000 } else { h }
+}
+
+impl Engine {
+    /// An engine with these thresholds.
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            sources: HashMap::new(),
+            prefixes: HashMap::new(),
+            accounts: HashMap::new(),
+            pending: VecDeque::new(),
+            pending_keys: HashMap::new(),
+            campaigns: Vec::new(),
+            site: SiteWatch {
+                fast: Cusum::new(
+                    60,
+                    config.cusum_allowance,
+                    config.cusum_threshold,
+                    config.campaign_quiet_mins,
+                    1.0 / 60.0,
+                ),
+                slow: Cusum::new(
+                    3600,
+                    config.slow_cusum_allowance,
+                    config.slow_cusum_threshold,
+                    config.slow_campaign_quiet_hours,
+                    1.0 / 24.0,
+                ),
+                ..Default::default()
+            },
+            now: i64::MIN,
+            first: None,
+            offset: Offset::UTC,
+            stats: EngineStats::default(),
+            config,
+        }
+    }
+
+    /// What the engine did so far.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The prefix key a source aggregates into (/24 or /64 by default). IPv4 keys have
+    /// the top 32 bits set, which no IPv6 source prefix has (that would be multicast).
+    fn prefix_of(&self, a: &IpAddr) -> u64 {
+        match a {
+            IpAddr::V4(v4) => {
+                let len = u32::from(self.config.prefix_v4.min(32));
+                let masked = if len == 0 {
+                    0
+                } else {
+                    u32::from(*v4) & (u32::MAX << (32 - len))
+                };
+                0xffff_ffff_0000_0000 | u64::from(masked)
+            }
+            IpAddr::V6(v6) => {
+                let len = u32::from(self.config.prefix_v6.clamp(1, 64));
+                ((u128::from(*v6) >> 64) as u64) & (u64::MAX << (64 - len))
+            }
+        }
+    }
+
+    /// Observes one event. Events should come in time order; small disorder is fine.
+    pub fn observe(&mut self, e: &Event) {
+        let Some(time) = e.time else { return };
+        let Some(source) = e.source else { return };
+        let t = time.instant.as_second();
+        if self.first.is_none() {
+            self.first = Some(t);
+            self.offset = time.offset;
+        }
+        if t + self.config.typo_window_secs < self.now {
+            self.stats.out_of_order += 1;
+        }
+        self.now = self.now.max(t);
+        self.stats.events += 1;
+        self.promote_due();
+        self.roll_site(self.now);
+
+        let prefix = self.prefix_of(&source);
+        let attempts = e.attempts.max(1);
+        let unknown = e.outcome == Outcome::Failure(Reason::UnknownAccount);
+        let account = e.account.as_deref();
+        let s = self.sources.entry(source).or_insert_with(|| SourceState {
+            first_seen: t,
+            ..Default::default()
+        });
+        s.last_seen = t;
+        let p = self.prefixes.entry(prefix).or_default();
+        match e.outcome {
+            Outcome::Success => {
+                s.successes = s.successes.saturating_add(attempts);
+                p.successes = p.successes.saturating_add(attempts);
+                // A failure of this account from this source moments ago was a typo;
+                // so was one whose server logged no user (Postfix SASL).
+                let same =
+                    account.is_some_and(|a| self.pending_keys.contains_key(&(source, hash64(a))));
+                if same || self.pending_keys.contains_key(&(source, NO_USER)) {
+                    let window = self.config.typo_window_secs;
+                    for f in self.pending.iter_mut().rev() {
+                        if f.time < t - window {
+                            break;
+                        }
+                        if f.source == source
+                            && (f.account.is_none() || f.account.as_deref() == account)
+                        {
+                            f.corrected = true;
+                        }
+                    }
+                }
+                if let Some(a) = account {
+                    let acct = self.accounts.entry(a.into()).or_default();
+                    if !acct.is_familiar(prefix) {
+                        if s.unfamiliar_wins.len() < 8 {
+                            s.unfamiliar_wins.push((a.into(), t));
+                        }
+                        acct.learn(prefix);
+                    }
+                }
+            }
+            Outcome::Failure(reason) => {
+                s.failures = s.failures.saturating_add(attempts);
+                p.failures = p.failures.saturating_add(attempts);
+                let familiar = match account {
+                    Some(a) if !unknown => {
+                        let acct = self.accounts.entry(a.into()).or_default();
+                        acct.failures = acct.failures.saturating_add(attempts);
+                        if reason == Reason::Locked {
+                            acct.locked = true;
+                        }
+                        acct.is_familiar(prefix)
+                    }
+                    _ => false,
+                };
+                let key = account.map_or(NO_USER, hash64);
+                *self.pending_keys.entry((source, key)).or_default() += 1;
+                // A source that never logged in, failing on an account that does not
+                // know it: count it site-wide now rather than after the typo window.
+                let fresh =
+                    !familiar && self.sources.get(&source).is_some_and(|s| s.successes == 0);
+                self.pending.push_back(Pending {
+                    time: t,
+                    source,
+                    account: account.map(Into::into),
+                    unknown,
+                    familiar,
+                    attempts,
+                    corrected: false,
+                });
+                if fresh {
+                    let name = account.map_or_else(|| hash64(&source), hash64);
+                    self.site_count(t, source, name);
+                }
+                if self.pending.len() > self.config.max_pending {
+                    // Over the cap: judge the oldest now rather than hold it longer.
+                    self.promote_one();
+                }
+            }
+        }
+        self.bound_tables();
+    }
+
+    /// Judges failures whose typo window has passed.
+    fn promote_due(&mut self) {
+        let limit = self.now - self.config.typo_window_secs;
+        while self.pending.front().is_some_and(|f| f.time < limit) {
+            self.promote_one();
+        }
+    }
+
+    fn promote_one(&mut self) {
+        let Some(f) = self.pending.pop_front() else {
+            return;
+        };
+        let key = (f.source, f.account.as_deref().map_or(NO_USER, hash64));
+        if let Some(n) = self.pending_keys.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending_keys.remove(&key);
+            }
+        }
+        if f.corrected || f.familiar {
+            return;
+        }
+        self.suspicious(&f);
+    }
+
+    /// A failure that was neither a typo nor familiar.
+    fn suspicious(&mut self, f: &Pending) {
+        let t = f.time;
+        let name = name_hash(f.account.as_deref(), f.unknown);
+        let prefix = self.prefix_of(&f.source);
+        let cfg = &self.config;
+        let Some(s) = self.sources.get_mut(&f.source) else {
+            return;
+        };
+        if s.suspicious == 0 {
+            s.first_suspicious = t;
+        }
+        s.suspicious = s.suspicious.saturating_add(f.attempts);
+        s.last_suspicious = t;
+        if f.unknown {
+            s.unknown = s.unknown.saturating_add(f.attempts);
+        }
+        if f.account.is_some() {
+            s.accounts.insert(name);
+            s.named = s.named.saturating_add(f.attempts);
+        }
+        if t - s.window_start > cfg.brute_force_window_secs {
+            s.window_start = t;
+            s.window_count = 0;
+            s.window_named = 0;
+        }
+        s.window_count = s.window_count.saturating_add(f.attempts);
+        if f.account.is_some() {
+            s.window_named = s.window_named.saturating_add(f.attempts);
+        }
+        let mostly_failing = s.failure_share() >= cfg.min_failure_share;
+        let src_hash = hash64(&f.source) as u32;
+        let p = self.prefixes.entry(prefix).or_default();
+        if p.suspicious == 0 {
+            p.first_suspicious = t;
+        }
+        p.suspicious = p.suspicious.saturating_add(f.attempts);
+        p.last_suspicious = t;
+        if f.account.is_some() {
+            p.accounts.insert(name);
+        }
+        p.members.insert(src_hash);
+
+        if mostly_failing && self.sources.get(&f.source).is_some_and(|s| s.successes > 0) {
+            // Sources that never succeeded were counted when they failed.
+            let key = f
+                .account
+                .as_deref()
+                .map_or_else(|| hash64(&f.source), hash64);
+            self.site_count(t, f.source, key);
+        }
+        if let (Some(a), false) = (f.account.as_deref(), f.unknown) {
+            let acct = self.accounts.entry(a.into()).or_default();
+            if acct.attackers.len() == 0 {
+                acct.first_suspicious = t;
+            }
+            acct.attackers.insert(src_hash);
+        }
+        // Detection happens now (the typo window after the failure), not at its time.
+        let now = self.now;
+        if let (Some(c), false) = (
+            self.sources
+                .get(&f.source)
+                .and_then(|s| s.verdict.as_ref())
+                .map(|v| v.campaign),
+            f.account.is_none(),
+        ) {
+            let camp = &mut self.campaigns[c];
+            if camp.names_tried.len() < 10_000_000 {
+                camp.names_tried.insert(name);
+            }
+            camp.attempts += u64::from(f.attempts);
+        }
+        self.judge_source(f.source, now);
+        if let (Some(a), false) = (f.account.as_deref(), f.unknown) {
+            self.judge_account(a, f.source, now);
+        }
+        if f.source.is_ipv6() {
+            self.judge_prefix(prefix, now);
+        }
+    }
+
+    /// Counts a suspicious failure on `name` (an account's hash, or for a failure with
+    /// no user logged, the source's) in the site-wide detectors; may open a campaign.
+    fn site_count(&mut self, t: i64, source: IpAddr, name: u64) {
+        self.roll_site(self.now);
+        // An attacker already judged is handled; it must neither raise the baseline nor
+        // set off an alarm by itself.
+        if self
+            .sources
+            .get(&source)
+            .is_some_and(|s| s.verdict.is_some())
+        {
+            return;
+        }
+        let site = &mut self.site;
+        site.recent.push_back((t, source));
+        while site.recent.front().is_some_and(|(rt, _)| *rt < t - 3600)
+            || site.recent.len() > 100_000
+        {
+            site.recent.pop_front();
+        }
+        let fast = site.fast.add(name, source);
+        let slow = site.slow.add(name, source);
+        if site.campaign.is_none() && (fast || slow) {
+            site.slow_open = !fast;
+            self.open_distributed(self.now);
+        }
+    }
+
+    /// Closes the detectors' buckets up to `t`, ending a campaign that went quiet.
+    fn roll_site(&mut self, t: i64) {
+        let open = self.site.campaign.is_some();
+        let fast_quiet = self.site.fast.roll(t, open);
+        let slow_quiet = self.site.slow.roll(t, open);
+        let ended = if self.site.slow_open {
+            slow_quiet
+        } else {
+            fast_quiet
+        };
+        if let (true, Some(c)) = (ended, self.site.campaign) {
+            self.campaigns[c].open = false;
+            self.site.campaign = None;
+            self.site.fast.sum = 0.0;
+            self.site.slow.sum = 0.0;
+        }
+    }
+
+    fn open_distributed(&mut self, now: i64) {
+        let id = self.new_campaign(Kind::PasswordSpray, true, now, now, now);
+        self.site.campaign = Some(id);
+        // Sources already active in the build-up are members too.
+        let recent: Vec<IpAddr> = self.site.recent.iter().map(|(_, a)| *a).collect();
+        for a in recent {
+            self.judge_source(a, now);
+        }
+    }
+
+    fn judge_source(&mut self, source: IpAddr, now: i64) {
+        let cfg = &self.config;
+        let Some(s) = self.sources.get(&source) else {
+            return;
+        };
+        if s.verdict.is_some() || s.failure_share() < cfg.min_failure_share {
+            return;
+        }
+        let (distinct, unknown, full) = (s.accounts.len(), s.unknown_names(), s.accounts.is_full());
+        // Brute force is judged on failures whose user is known: without it (Postfix
+        // logs none) a spray cannot be told from one account being hammered.
+        let window = s.window_named;
+        let (first, last) = (s.first_suspicious, s.last_suspicious);
+        let stuffing = source_stuffing(s, cfg);
+        let open = self.site.campaign.filter(|&c| self.campaigns[c].open);
+        let (kind, evidence) = if window >= cfg.brute_force_failures
+            && distinct <= cfg.brute_force_max_accounts
+        {
+            (
+                Kind::BruteForce,
+                format!(
+                    "{window} failures within {} s on {distinct} account(s)",
+                    cfg.brute_force_window_secs
+                ),
+            )
+        } else if let Some(c) = open
+            && distinct >= cfg.participant_accounts
+            && last >= self.campaigns[c].start - 3600
+        {
+            let kind = if stuffing {
+                Kind::CredentialStuffing
+            } else {
+                Kind::PasswordSpray
+            };
+            let evidence = format!(
+                "{distinct} accounts tried during a distributed campaign, {unknown} of them unknown here"
+            );
+            self.join(c, source, kind, now, &evidence);
+            return;
+        } else if distinct >= cfg.stuffing_accounts && stuffing {
+            (
+                Kind::CredentialStuffing,
+                format!("{distinct} names tried, {unknown} of them unknown here"),
+            )
+        } else if distinct >= cfg.spray_accounts {
+            (
+                Kind::PasswordSpray,
+                format!(
+                    "{distinct}{} distinct accounts tried",
+                    if full { "+" } else { "" }
+                ),
+            )
+        } else {
+            return;
+        };
+        let id = self.new_campaign(kind, false, first, now, last);
+        self.join(id, source, kind, now, &evidence);
+    }
+
+    fn new_campaign(
+        &mut self,
+        kind: Kind,
+        distributed: bool,
+        start: i64,
+        detected_at: i64,
+        end: i64,
+    ) -> usize {
+        self.campaigns.push(Campaign {
+            kind,
+            distributed,
+            start,
+            detected_at,
+            end,
+            open: true,
+            sources: Vec::new(),
+            prefixes: Vec::new(),
+            names_tried: HashSet::new(),
+            attempts: 0,
+        });
+        self.campaigns.len() - 1
+    }
+
+    /// Makes `source` an attacker in campaign `c`, judged at `t`.
+    fn join(&mut self, c: usize, source: IpAddr, kind: Kind, t: i64, evidence: &str) {
+        let Some(s) = self.sources.get_mut(&source) else {
+            return;
+        };
+        s.verdict = Some(Verdict {
+            kind,
+            at: t,
+            campaign: c,
+            evidence: evidence.to_owned(),
+        });
+        let camp = &mut self.campaigns[c];
+        camp.sources.push(source);
+        camp.start = camp.start.min(s.first_suspicious);
+        camp.end = camp.end.max(s.last_suspicious);
+        camp.attempts += u64::from(s.suspicious);
+        for h in s.accounts.iter() {
+            if camp.names_tried.len() < 10_000_000 {
+                camp.names_tried.insert(h);
+            }
+        }
+    }
+
+    /// A /64 whose addresses together try many accounts is one rotating client.
+    fn judge_prefix(&mut self, prefix: u64, t: i64) {
+        let cfg = &self.config;
+        let Some(p) = self.prefixes.get(&prefix) else {
+            return;
+        };
+        if p.verdict.is_some() || p.members.len() < 2 {
+            return;
+        }
+        let share = f64::from(p.failures) / f64::from((p.failures + p.successes).max(1));
+        if share < cfg.min_failure_share {
+            return;
+        }
+        let distinct = p.accounts.len();
+        let members = p.members.len();
+        let (first, last) = (p.first_suspicious, p.last_suspicious);
+        let open = self.site.campaign.filter(|&c| self.campaigns[c].open);
+        let c = match open {
+            Some(c) if distinct >= cfg.participant_accounts => c,
+            _ if distinct >= cfg.spray_accounts => {
+                self.new_campaign(Kind::PasswordSpray, false, first, t, last)
+            }
+            _ => return,
+        };
+        let evidence = format!("{members} addresses in one /64 tried {distinct} accounts");
+        if let Some(p) = self.prefixes.get_mut(&prefix) {
+            p.verdict = Some(Verdict {
+                kind: Kind::PasswordSpray,
+                at: t,
+                campaign: c,
+                evidence,
+            });
+        }
+        let camp = &mut self.campaigns[c];
+        camp.prefixes.push(prefix);
+        camp.start = camp.start.min(first);
+        camp.end = camp.end.max(last);
+    }
+
+    /// An account tried by many distinct suspicious sources that try little else is
+    /// targeted; `source` is the one that just failed on it.
+    fn judge_account(&mut self, account: &str, source: IpAddr, now: i64) {
+        let cfg = &self.config;
+        let Some(acct) = self.accounts.get(account) else {
+            return;
+        };
+        if let Some(c) = acct.targeted {
+            let focused = self.sources.get(&source).is_some_and(|s| {
+                s.verdict.is_none()
+                    && s.accounts.len() <= 2
+                    && s.failure_share() >= cfg.min_failure_share
+            });
+            if focused {
+                self.join(
+                    c,
+                    source,
+                    Kind::Targeted,
+                    now,
+                    &format!("guessing at {account}, little else"),
+                );
+            }
+            return;
+        }
+        let n = acct.attackers.len();
+        // Checked again only as the count grows, so that this scan stays rare.
+        if n < cfg.targeted_sources || n <= acct.checked_at {
+            return;
+        }
+        let hashes: HashSet<u32> = acct.attackers.iter().collect();
+        let first = acct.first_suspicious;
+        let members: Vec<(IpAddr, bool)> = self
+            .sources
+            .iter()
+            .filter(|(a, s)| {
+                s.suspicious > 0
+                    && s.last_suspicious >= first
+                    && hashes.contains(&(hash64(*a) as u32))
+            })
+            .map(|(a, s)| {
+                (
+                    *a,
+                    s.verdict.is_none()
+                        && s.accounts.len() <= 2
+                        && s.failure_share() >= cfg.min_failure_share,
+                )
+            })
+            .collect();
+        let focused: Vec<IpAddr> = members
+            .iter()
+            .filter(|(_, f)| *f)
+            .map(|(a, _)| *a)
+            .collect();
+        if let Some(a) = self.accounts.get_mut(account) {
+            a.checked_at = n + n / 2;
+        }
+        if members.is_empty() || (focused.len() as f64) < cfg.targeted_focus * members.len() as f64
+        {
+            return;
+        }
+        let id = self.new_campaign(Kind::Targeted, false, first, now, now);
+        self.campaigns[id]
+            .names_tried
+            .insert(name_hash(Some(account), false));
+        if let Some(a) = self.accounts.get_mut(account) {
+            a.targeted = Some(id);
+        }
+        for src in focused {
+            self.join(
+                id,
+                src,
+                Kind::Targeted,
+                now,
+                &format!("guessing at {account}, little else"),
+            );
+        }
+    }
+
+    /// Keeps every table within its cap, evicting the least telling entries.
+    fn bound_tables(&mut self) {
+        let cfg = &self.config;
+        if self.sources.len() > cfg.max_sources {
+            let before = self.sources.len();
+            evict(
+                &mut self.sources,
+                cfg.max_sources,
+                |s| s.verdict.is_none() && s.suspicious < 2,
+                |s| s.last_seen,
+            );
+            self.stats.evicted += (before - self.sources.len()) as u64;
+        }
+        if self.prefixes.len() > cfg.max_prefixes {
+            let before = self.prefixes.len();
+            evict(
+                &mut self.prefixes,
+                cfg.max_prefixes,
+                |p| p.verdict.is_none() && p.suspicious < 2,
+                |p| p.last_suspicious,
+            );
+            self.stats.evicted += (before - self.prefixes.len()) as u64;
+        }
+        if self.accounts.len() > cfg.max_accounts {
+            let before = self.accounts.len();
+            evict(
+                &mut self.accounts,
+                cfg.max_accounts,
+                |a| a.targeted.is_none() && !a.locked,
+                |a| a.first_suspicious,
+            );
+            self.stats.evicted += (before - self.accounts.len()) as u64;
+        }
+    }
+
+    /// Ends the input: failures still in their typo window are judged, and campaigns
+    /// take in the sources that took part before they were recognised.
+    pub fn finish(&mut self) {
+        while !self.pending.is_empty() {
+            self.promote_one();
+        }
+        self.roll_site(self.now + 60);
+        self.enrol_late();
+    }
+
+    /// Looking back over the whole input: sources focused on a targeted account, and
+    /// sources with suspicious failures on several accounts while a distributed
+    /// campaign ran (within an hour of its edges), join those campaigns.
+    fn enrol_late(&mut self) {
+        let cfg = self.config.clone();
+        let targeted: Vec<(u32, usize)> = self
+            .accounts
+            .iter()
+            .filter_map(|(name, a)| a.targeted.map(|c| (name_hash(Some(name), false), c)))
+            .collect();
+        let windows: Vec<(usize, i64, i64)> = self
+            .campaigns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.distributed)
+            .map(|(i, c)| (i, c.start - 3600, c.end.max(c.detected_at) + 3600))
+            .collect();
+        let mut joins: Vec<(usize, IpAddr, Kind, String)> = Vec::new();
+        for (a, s) in &self.sources {
+            if s.verdict.is_some() || s.suspicious == 0 || s.failure_share() < cfg.min_failure_share
+            {
+                continue;
+            }
+            if s.accounts.len() <= 2
+                && let Some((_, c)) = targeted
+                    .iter()
+                    .find(|(h, _)| s.accounts.iter().any(|x| x == *h))
+            {
+                joins.push((
+                    *c,
+                    *a,
+                    Kind::Targeted,
+                    "guessing at a targeted account, little else (seen in hindsight)".into(),
+                ));
+                continue;
+            }
+            if s.accounts.len() >= cfg.participant_accounts
+                && let Some((c, _, _)) = windows
+                    .iter()
+                    .find(|(_, w0, w1)| s.first_suspicious <= *w1 && s.last_suspicious >= *w0)
+            {
+                let stuffing = source_stuffing(s, &cfg);
+                let kind = if stuffing {
+                    Kind::CredentialStuffing
+                } else {
+                    Kind::PasswordSpray
+                };
+                let evidence = format!(
+                    "{} accounts tried while a distributed campaign ran (seen in hindsight)",
+                    s.accounts.len()
+                );
+                joins.push((*c, *a, kind, evidence));
+            }
+        }
+        let now = self.now;
+        for (c, a, kind, evidence) in joins {
+            self.join(c, a, kind, now, &evidence);
+        }
+    }
+
+    /// Entries held, per table: (sources, prefixes, accounts, pending).
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.sources.len(),
+            self.prefixes.len(),
+            self.accounts.len(),
+            self.pending.len(),
+        )
+    }
+}
+
+/// Credential stuffing tries each leaked name about once, many of them unknown here; a
+/// spray (or an SSH dictionary attack) goes back to the same names with more passwords.
+/// `distinct` may be capped (a full set): then the attempt counts decide.
+fn looks_like_stuffing(distinct: u32, unknown: u32, attempts: u32, cfg: &EngineConfig) -> bool {
+    distinct > 0
+        && f64::from(unknown) >= f64::from(distinct) * cfg.stuffing_unknown_share
+        && f64::from(attempts) < f64::from(distinct) * 1.5
+}
+
+/// [`looks_like_stuffing`] for a source, whose name set stops at its cap.
+fn source_stuffing(s: &state::SourceState, cfg: &EngineConfig) -> bool {
+    if s.accounts.is_full() {
+        f64::from(s.unknown) >= f64::from(s.named) * cfg.stuffing_unknown_share
+    } else {
+        looks_like_stuffing(s.accounts.len(), s.unknown_names(), s.named, cfg)
+    }
+}
+
+/// Evicts down to 90 % of `cap`: first entries `expendable` says may go, oldest first
+/// by `age`; then, if still over, the oldest of any.
+fn evict<K: Clone + Eq + Hash, V>(
+    map: &mut HashMap<K, V>,
+    cap: usize,
+    expendable: impl Fn(&V) -> bool,
+    age: impl Fn(&V) -> i64,
+) {
+    let target = cap - cap / 10;
+    let mut order: Vec<(bool, i64, K)> = map
+        .iter()
+        .map(|(k, v)| (!expendable(v), age(v), k.clone()))
+        .collect();
+    order.sort_unstable_by_key(|a| (a.0, a.1));
+    let excess = map.len().saturating_sub(target);
+    for (_, _, k) in order.into_iter().take(excess) {
+        map.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,268 @@
+//! The engine on hand-written event lists: a test is events in, verdicts out.
+
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::event::{EventTime, Protocol, Service};
+use crate::report::{Input, Report};
+
+const T0: i64 = 1_498_204_800; // 2017-06-23T08:00:00Z
+
+fn ev(t: i64, src: &str, user: &str, outcome: Outcome) -> Event {
+    let mut e = Event::new(Service::Dovecot, outcome);
+    e.time = Some(EventTime::utc(Timestamp::from_second(T0 + t).unwrap()));
+    e.protocol = Some(Protocol::Imap);
+    e.source = Some(src.parse().unwrap());
+    if !user.is_empty() {
+        e.user = Some(user.into());
+        e.account = Some(user.to_lowercase());
+    }
+    e
+}
+
+fn fail(t: i64, src: &str, user: &str) -> Event {
+    ev(t, src, user, Outcome::Failure(Reason::BadPassword))
+}
+
+fn ok(t: i64, src: &str, user: &str) -> Event {
+    ev(t, src, user, Outcome::Success)
+}
+
+fn run(events: &[Event]) -> Report {
+    let mut e = Engine::new(EngineConfig::default());
+    let mut sorted = events.to_vec();
+    sorted.sort_by_key(|e| e.time.map(|t| t.instant));
+    for x in &sorted {
+        e.observe(x);
+    }
+    e.finish();
+    e.report(Input::default())
+}
+
+fn verdict<'a>(r: &'a Report, addr: &str) -> Option<&'a crate::report::SourceReport> {
+    r.sources.iter().find(|s| s.address == addr)
+}
+
+fn attacker_kind(r: &Report, addr: &str) -> Option<String> {
+    verdict(r, addr)
+        .filter(|s| s.verdict == "attacker")
+        .map(|s| s.attacks.join(","))
+}
+
+/// Ordinary users behind one office gateway: logins all day, a typo now and then.
+fn office(users: u32, hours: i64) -> Vec<Event> {
+    let mut out = Vec::new();
+    for u in 0..users {
+        let name = format!("user{u}@example.org");
+        for h in 0..hours {
+            let t = h * 3600 + i64::from(u % 3000);
+            if (u + h as u32) % 17 == 0 {
+                out.push(fail(t - 8, "198.51.100.1", &name));
+            }
+            out.push(ok(t, "198.51.100.1", &name));
+        }
+    }
+    out
+}
+
+#[test]
+fn brute_force_from_one_source() {
+    let mut events = office(200, 4);
+    events.extend((0..40).map(|i| fail(3600 + i * 20, "203.0.113.9", "admin@example.org")));
+    let r = run(&events);
+    assert_eq!(
+        attacker_kind(&r, "203.0.113.9").as_deref(),
+        Some("brute_force")
+    );
+    assert_eq!(
+        r.campaigns
+            .iter()
+            .filter(|c| c.kind == "brute_force")
+            .count(),
+        1
+    );
+    // The gateway carries 200 users and their typos: never an attacker.
+    assert_ne!(
+        verdict(&r, "198.51.100.1").map(|s| s.verdict.as_str()),
+        Some("attacker")
+    );
+}
+
+#[test]
+fn single_source_spray_and_its_success() {
+    let mut events = office(100, 6);
+    for i in 0..60 {
+        let user = format!("user{i}@example.org");
+        if i == 42 {
+            events.push(ok(7200 + i * 60, "203.0.113.20", &user));
+        } else {
+            events.push(fail(7200 + i * 60, "203.0.113.20", &user));
+        }
+    }
+    let r = run(&events);
+    assert_eq!(
+        attacker_kind(&r, "203.0.113.20").as_deref(),
+        Some("password_spray")
+    );
+    let fell: Vec<&str> = r
+        .accounts
+        .iter()
+        .filter(|a| a.status == "compromised")
+        .map(|a| a.user.as_str())
+        .collect();
+    assert_eq!(fell, ["user42@example.org"]);
+    assert_eq!(r.campaigns[0].accounts_compromised, ["user42@example.org"]);
+}
+
+#[test]
+fn success_before_the_attack_is_judged_is_rejudged() {
+    // The source's first act is a success; its spray comes later.
+    let mut events = vec![ok(0, "203.0.113.30", "victim@example.org")];
+    events.extend((0..30).map(|i| {
+        fail(
+            600 + i * 30,
+            "203.0.113.30",
+            &format!("other{i}@example.org"),
+        )
+    }));
+    let r = run(&events);
+    assert!(attacker_kind(&r, "203.0.113.30").is_some());
+    assert!(
+        r.accounts
+            .iter()
+            .any(|a| a.user == "victim@example.org" && a.status == "compromised")
+    );
+}
+
+#[test]
+fn stale_device_and_fumbling_user_stay_benign() {
+    let mut events = vec![
+        ok(0, "192.0.2.50", "stale@example.org"),
+        ok(0, "192.0.2.51", "fumble@example.org"),
+    ];
+    // A phone with an old password retrying every 5 minutes for 8 hours.
+    events.extend((1..=96).map(|i| fail(i * 300, "192.0.2.50", "stale@example.org")));
+    // A user who mistypes twice, then gets it right.
+    events.extend([
+        fail(1000, "192.0.2.51", "fumble@example.org"),
+        fail(1010, "192.0.2.51", "fumble@example.org"),
+        ok(1020, "192.0.2.51", "fumble@example.org"),
+    ]);
+    let r = run(&events);
+    assert_eq!(attacker_kind(&r, "192.0.2.50"), None);
+    assert_eq!(attacker_kind(&r, "192.0.2.51"), None);
+    assert!(r.campaigns.is_empty(), "{:?}", r.campaigns);
+    // The stale device may be pointed out, with its reason, but only as suspicious.
+    if let Some(s) = verdict(&r, "192.0.2.50") {
+        assert_eq!(s.verdict, "suspicious");
+        assert!(s.evidence.contains("old password"), "{}", s.evidence);
+    }
+}
+
+#[test]
+fn distributed_spray_is_one_campaign_of_many_quiet_sources() {
+    let mut events = office(300, 8);
+    // 400 sources, each trying three accounts, twenty minutes apart, from hour 2.
+    for s in 0..400u32 {
+        let src = format!("10.{}.{}.7", s / 200, s % 200);
+        for k in 0..3u32 {
+            let t = 7200 + i64::from(s) * 9 + i64::from(k) * 1200;
+            events.push(fail(
+                t,
+                &src,
+                &format!("user{}@example.org", (s * 3 + k) % 300),
+            ));
+        }
+    }
+    let r = run(&events);
+    let found = (0..400u32)
+        .filter(|s| attacker_kind(&r, &format!("10.{}.{}.7", s / 200, s % 200)).is_some())
+        .count();
+    assert!(found >= 390, "{found} of 400 sources found");
+    let sprays: Vec<_> = r
+        .campaigns
+        .iter()
+        .filter(|c| c.kind == "password_spray")
+        .collect();
+    assert_eq!(sprays.len(), 1, "{:?}", r.campaigns);
+    let c = sprays[0];
+    let delay = c.detected_at.parse::<Timestamp>().unwrap().as_second()
+        - c.start.parse::<Timestamp>().unwrap().as_second();
+    assert!(delay <= 300, "detected after {delay} s");
+    assert_ne!(
+        verdict(&r, "198.51.100.1").map(|s| s.verdict.as_str()),
+        Some("attacker")
+    );
+}
+
+#[test]
+fn rotating_ipv6_client_is_caught_by_its_prefix() {
+    let mut events = office(50, 3);
+    for i in 0..40 {
+        events.push(fail(
+            3600 + i * 40,
+            &format!("2001:db8:aa:bb::{:x}", i + 1),
+            &format!("user{i}@example.org"),
+        ));
+    }
+    let r = run(&events);
+    assert!(
+        r.sources
+            .iter()
+            .any(|s| s.address == "2001:db8:aa:bb::/64" && s.verdict == "attacker"),
+        "{:?}",
+        r.sources
+    );
+    assert!(attacker_kind(&r, "2001:db8:aa:bb::5").is_some());
+}
+
+#[test]
+fn stuffing_is_told_from_spray() {
+    let mut events = Vec::new();
+    for i in 0..60 {
+        let mut e = fail(i * 10, "203.0.113.40", &format!("leaked{i}@example.org"));
+        if i % 3 != 0 {
+            e.outcome = Outcome::Failure(Reason::UnknownAccount);
+        }
+        events.push(e);
+    }
+    let r = run(&events);
+    assert_eq!(
+        attacker_kind(&r, "203.0.113.40").as_deref(),
+        Some("credential_stuffing")
+    );
+}
+
+#[test]
+fn memory_stays_bounded_under_random_keys() {
+    let config = EngineConfig {
+        max_sources: 10_000,
+        max_accounts: 10_000,
+        max_prefixes: 10_000,
+        max_pending: 10_000,
+        ..Default::default()
+    };
+    let mut e = Engine::new(config);
+    let mut x: u64 = 0x9e37_79b9;
+    for i in 0..300_000i64 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let addr = if i % 2 == 0 {
+            IpAddr::from(((x >> 32) as u32).to_be_bytes())
+        } else {
+            IpAddr::from(u128::from(x).rotate_left(77).to_be_bytes())
+        };
+        let mut ev = fail(i / 100, "192.0.2.1", &format!("u{}", x >> 40));
+        ev.source = Some(crate::address::canonical(addr));
+        e.observe(&ev);
+        let (s, p, a, q) = e.sizes();
+        assert!(
+            s <= 10_001 && p <= 10_001 && a <= 10_001 && q <= 10_001,
+            "{s} {p} {a} {q}"
+        );
+    }
+    assert!(e.stats().evicted > 0);
+}
