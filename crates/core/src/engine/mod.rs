@@ -33,9 +33,13 @@ mod config;
 mod report;
 mod state;
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash};
+use std::sync::LazyLock;
+
+// foldhash, seeded at random per process: several times faster than SipHash on these
+// small keys, and (with every table capped) enough against keys chosen to collide.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::net::IpAddr;
 
 pub use config::EngineConfig;
@@ -202,7 +206,9 @@ pub struct Engine {
     config: EngineConfig,
     sources: HashMap<IpAddr, SourceState>,
     prefixes: HashMap<u64, PrefixState>,
-    accounts: HashMap<Box<str>, AccountState>,
+    /// Keyed by the hash of the canonical name; the name itself is kept only where a
+    /// report needs it (locked, targeted).
+    accounts: HashMap<u64, AccountState>,
     pending: VecDeque<Pending>,
     pending_keys: HashMap<(IpAddr, u64), u32>,
     campaigns: Vec<Campaign>,
@@ -216,10 +222,12 @@ pub struct Engine {
 /// The pending-failure key of a failure whose server logged no user.
 const NO_USER: u64 = 0;
 
+/// One seed for the process: hashes of names and sources must agree across tables.
+static SEED: LazyLock<foldhash::fast::RandomState> =
+    LazyLock::new(foldhash::fast::RandomState::default);
+
 fn hash64<T: Hash + ?Sized>(v: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    v.hash(&mut h);
-    h.finish()
+    SEED.hash_one(v)
 }
 
 /// 31-bit hash of an account (high bit clear) or an unknown name (high bit set).
@@ -321,9 +329,12 @@ impl Engine {
                 p.successes = p.successes.saturating_add(attempts);
                 // A failure of this account from this source moments ago was a typo;
                 // so was one whose server logged no user (Postfix SASL).
-                let same =
-                    account.is_some_and(|a| self.pending_keys.contains_key(&(source, hash64(a))));
-                if same || self.pending_keys.contains_key(&(source, NO_USER)) {
+                // Most successes come from sources with nothing pending: skip the lookups.
+                let any = s.pending > 0;
+                let same = any
+                    && account
+                        .is_some_and(|a| self.pending_keys.contains_key(&(source, hash64(a))));
+                if same || (any && self.pending_keys.contains_key(&(source, NO_USER))) {
                     let window = self.config.typo_window_secs;
                     for f in self.pending.iter_mut().rev() {
                         if f.time < t - window {
@@ -337,7 +348,7 @@ impl Engine {
                     }
                 }
                 if let Some(a) = account {
-                    let acct = self.accounts.entry(a.into()).or_default();
+                    let acct = account_entry(&mut self.accounts, a);
                     if !acct.is_familiar(prefix) {
                         if s.unfamiliar_wins.len() < 8 {
                             s.unfamiliar_wins.push((a.into(), t));
@@ -351,10 +362,11 @@ impl Engine {
                 p.failures = p.failures.saturating_add(attempts);
                 let familiar = match account {
                     Some(a) if !unknown => {
-                        let acct = self.accounts.entry(a.into()).or_default();
+                        let acct = account_entry(&mut self.accounts, a);
                         acct.failures = acct.failures.saturating_add(attempts);
                         if reason == Reason::Locked {
                             acct.locked = true;
+                            acct.name.get_or_insert_with(|| a.into());
                         }
                         acct.is_familiar(prefix)
                     }
@@ -465,11 +477,13 @@ impl Engine {
             self.site_count(t, f.source, key);
         }
         if let (Some(a), false) = (f.account.as_deref(), f.unknown) {
-            let acct = self.accounts.entry(a.into()).or_default();
+            let acct = account_entry(&mut self.accounts, a);
             if acct.attackers.len() == 0 {
                 acct.first_suspicious = t;
             }
-            acct.attackers.insert(src_hash);
+            if acct.attackers.insert(src_hash) {
+                acct.sources.push(f.source);
+            }
         }
         // Detection happens now (the typo window after the failure), not at its time.
         let now = self.now;
@@ -699,7 +713,8 @@ impl Engine {
     /// targeted; `source` is the one that just failed on it.
     fn judge_account(&mut self, account: &str, source: IpAddr, now: i64) {
         let cfg = &self.config;
-        let Some(acct) = self.accounts.get(account) else {
+        let key = hash64(account);
+        let Some(acct) = self.accounts.get(&key) else {
             return;
         };
         if let Some(c) = acct.targeted {
@@ -724,19 +739,16 @@ impl Engine {
         if n < cfg.targeted_sources || n <= acct.checked_at {
             return;
         }
-        let hashes: HashSet<u32> = acct.attackers.iter().collect();
         let first = acct.first_suspicious;
-        let members: Vec<(IpAddr, bool)> = self
+        // The account keeps its first sources themselves: no scan of every source.
+        let members: Vec<(IpAddr, bool)> = acct
             .sources
             .iter()
-            .filter(|(a, s)| {
-                s.suspicious > 0
-                    && s.last_suspicious >= first
-                    && hashes.contains(&(hash64(*a) as u32))
-            })
+            .filter_map(|a| self.sources.get(a).map(|s| (*a, s)))
+            .filter(|(_, s)| s.suspicious > 0 && s.last_suspicious >= first)
             .map(|(a, s)| {
                 (
-                    *a,
+                    a,
                     s.verdict.is_none()
                         && s.accounts.len() <= 2
                         && s.failure_share() >= cfg.min_failure_share,
@@ -748,7 +760,7 @@ impl Engine {
             .filter(|(_, f)| *f)
             .map(|(a, _)| *a)
             .collect();
-        if let Some(a) = self.accounts.get_mut(account) {
+        if let Some(a) = self.accounts.get_mut(&key) {
             a.checked_at = n + n / 2;
         }
         if members.is_empty() || (focused.len() as f64) < cfg.targeted_focus * members.len() as f64
@@ -759,8 +771,9 @@ impl Engine {
         self.campaigns[id]
             .names_tried
             .insert(name_hash(Some(account), false));
-        if let Some(a) = self.accounts.get_mut(account) {
+        if let Some(a) = self.accounts.get_mut(&key) {
             a.targeted = Some(id);
+            a.name.get_or_insert_with(|| account.into());
         }
         for src in focused {
             self.join(
@@ -825,8 +838,12 @@ impl Engine {
         let cfg = self.config.clone();
         let targeted: Vec<(u32, usize)> = self
             .accounts
-            .iter()
-            .filter_map(|(name, a)| a.targeted.map(|c| (name_hash(Some(name), false), c)))
+            .values()
+            .filter_map(|a| {
+                a.targeted
+                    .zip(a.name.as_deref())
+                    .map(|(c, name)| (name_hash(Some(name), false), c))
+            })
             .collect();
         let windows: Vec<(usize, i64, i64)> = self
             .campaigns
@@ -887,6 +904,14 @@ impl Engine {
             self.pending.len(),
         )
     }
+}
+
+/// The account's state, created on first sight.
+fn account_entry<'a>(
+    accounts: &'a mut HashMap<u64, AccountState>,
+    name: &str,
+) -> &'a mut AccountState {
+    accounts.entry(hash64(name)).or_default()
 }
 
 /// Credential stuffing tries each leaked name about once, many of them unknown here; a

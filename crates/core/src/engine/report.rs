@@ -185,7 +185,7 @@ impl Engine {
         // Accounts.
         let mut accounts: Vec<AccountReport> = Vec::new();
         for (name, (t, a, kind, _)) in &compromised {
-            let st = self.accounts.get(name.as_str());
+            let st = self.accounts.get(&super::hash64(name.as_str()));
             accounts.push(AccountReport {
                 user: name.clone(),
                 status: "compromised".into(),
@@ -200,8 +200,9 @@ impl Engine {
         }
         let mut others: Vec<AccountReport> = self
             .accounts
-            .iter()
-            .filter(|(n, _)| !compromised.contains_key(&***n))
+            .values()
+            .filter_map(|s| s.name.as_deref().map(|n| (n, s)))
+            .filter(|(n, _)| !compromised.contains_key(*n))
             .filter_map(|(n, s)| {
                 let (status, evidence) = if let Some(c) = s.targeted {
                     (

@@ -62,6 +62,8 @@ pub(crate) struct SourceState {
     /// attacker's are the accounts it broke into.
     pub unfamiliar_wins: Vec<(Box<str>, i64)>,
     pub verdict: Option<Verdict>,
+    /// Failures of this source still in their typo window.
+    pub pending: u32,
 }
 
 /// Why and when a source was judged an attacker.
@@ -111,13 +113,17 @@ pub(crate) struct AccountState {
     /// Prefixes it logged in from (most recent last).
     pub familiar: Vec<u64>,
     pub failures: u32,
-    /// Distinct sources (hashes) with suspicious failures on it.
+    /// Distinct sources (hashes) with suspicious failures on it ...
     pub attackers: SmallSet,
+    /// ... and those sources themselves (the same at most 32), for judging it.
+    pub sources: Vec<IpAddr>,
     pub first_suspicious: i64,
     pub targeted: Option<usize>,
     /// Attacker count at the last targeted check.
     pub checked_at: u32,
     pub locked: bool,
+    /// The name, once the account is worth reporting (locked, targeted).
+    pub name: Option<Box<str>>,
 }
 
 impl AccountState {
