@@ -219,8 +219,17 @@ pub struct Engine {
     stats: EngineStats,
 }
 
-/// The pending-failure key of a failure whose server logged no user.
+/// The pending-failure key of a failure whose server logged no user, or whose name does
+/// not exist here: any success from the same source within the typo window explains
+/// it (a mistyped user name, then the right one).
 const NO_USER: u64 = 0;
+
+fn pending_key(account: Option<&str>, unknown: bool) -> u64 {
+    match account {
+        Some(a) if !unknown => hash64(a),
+        _ => NO_USER,
+    }
+}
 
 /// One seed for the process: hashes of names and sources must agree across tables.
 static SEED: LazyLock<foldhash::fast::RandomState> =
@@ -341,7 +350,7 @@ impl Engine {
                             break;
                         }
                         if f.source == source
-                            && (f.account.is_none() || f.account.as_deref() == account)
+                            && (f.account.is_none() || f.unknown || f.account.as_deref() == account)
                         {
                             f.corrected = true;
                         }
@@ -359,6 +368,7 @@ impl Engine {
             }
             Outcome::Failure(reason) => {
                 s.failures = s.failures.saturating_add(attempts);
+                s.pending = s.pending.saturating_add(1);
                 p.failures = p.failures.saturating_add(attempts);
                 let familiar = match account {
                     Some(a) if !unknown => {
@@ -372,7 +382,7 @@ impl Engine {
                     }
                     _ => false,
                 };
-                let key = account.map_or(NO_USER, hash64);
+                let key = pending_key(account, unknown);
                 *self.pending_keys.entry((source, key)).or_default() += 1;
                 // A source that never logged in, failing on an account that does not
                 // know it: count it site-wide now rather than after the typo window.
@@ -412,7 +422,10 @@ impl Engine {
         let Some(f) = self.pending.pop_front() else {
             return;
         };
-        let key = (f.source, f.account.as_deref().map_or(NO_USER, hash64));
+        if let Some(s) = self.sources.get_mut(&f.source) {
+            s.pending = s.pending.saturating_sub(1);
+        }
+        let key = (f.source, pending_key(f.account.as_deref(), f.unknown));
         if let Some(n) = self.pending_keys.get_mut(&key) {
             *n -= 1;
             if *n == 0 {

@@ -235,6 +235,8 @@ fn stuffing_is_told_from_spray() {
     );
 }
 
+/// A million events from random addresses (IPv4 and IPv6) on random account names:
+/// every table stays at its cap.
 #[test]
 fn memory_stays_bounded_under_random_keys() {
     let config = EngineConfig {
@@ -246,7 +248,7 @@ fn memory_stays_bounded_under_random_keys() {
     };
     let mut e = Engine::new(config);
     let mut x: u64 = 0x9e37_79b9;
-    for i in 0..300_000i64 {
+    for i in 0..1_000_000i64 {
         x = x
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
@@ -265,4 +267,35 @@ fn memory_stays_bounded_under_random_keys() {
         );
     }
     assert!(e.stats().evicted > 0);
+}
+
+#[test]
+fn mistyped_user_name_then_the_right_one_is_a_typo() {
+    // One user at one address gets the user name wrong three times in a day, each time
+    // followed at once by the right one: no suspicion.
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let mut wrong = fail(i * 3600, "192.0.2.100", "jsmtih@example.org");
+        wrong.outcome = Outcome::Failure(Reason::UnknownAccount);
+        events.push(wrong);
+        events.push(ok(i * 3600 + 15, "192.0.2.100", "jsmith@example.org"));
+    }
+    let r = run(&events);
+    assert!(r.sources.is_empty(), "{:?}", r.sources);
+}
+
+#[test]
+fn first_logins_with_a_typo_from_a_new_place_are_typos() {
+    // Three colleagues at a conference hotel, each mistyping once on first login there.
+    let mut events = Vec::new();
+    for (i, user) in ["a@example.org", "b@example.org", "c@example.org"]
+        .iter()
+        .enumerate()
+    {
+        let t = i as i64 * 900;
+        events.push(fail(t, "198.51.100.77", user));
+        events.push(ok(t + 12, "198.51.100.77", user));
+    }
+    let r = run(&events);
+    assert!(r.sources.is_empty(), "{:?}", r.sources);
 }
