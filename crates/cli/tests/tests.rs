@@ -768,6 +768,26 @@ fn analyse_scenario(
     (dir, v, text, out.status.code())
 }
 
+/// The detection engine's quality bars (the engine issue's), as `eval` thresholds.
+const QUALITY_BARS: &[&str] = &[
+    "--min-recall",
+    "password_spray=0.95",
+    "--min-recall",
+    "brute_force=1",
+    "--min-recall",
+    "credential_stuffing=0.95",
+    "--min-compromise-recall",
+    "1",
+    "--max-compromise-fp",
+    "0.01",
+    "--max-gateways-flagged",
+    "0",
+    "--max-benign-flagged",
+    "0.001",
+    "--max-lockouts",
+    "0",
+];
+
 /// The quality bars of the detection engine, on the built-in attack this project is
 /// about, with two seeds.
 #[test]
@@ -778,26 +798,7 @@ fn westminster_quality_bars() {
             seed,
             "Europe/London",
             "2017",
-            &[
-                "--min-recall",
-                "password_spray=0.95",
-                "--min-recall",
-                "brute_force=1",
-                "--min-recall",
-                "credential_stuffing=0.95",
-                "--min-compromise-recall",
-                "1",
-                "--max-compromise-fp",
-                "0.01",
-                "--max-gateways-flagged",
-                "0",
-                "--max-benign-flagged",
-                "0.001",
-                "--max-lockouts",
-                "0",
-                "--max-delay",
-                "5m",
-            ],
+            &[QUALITY_BARS, &["--max-delay", "5m"]].concat(),
         );
         assert_eq!(code, Some(0), "seed {seed}:\n{text}");
         // The contract's shape.
@@ -832,30 +833,8 @@ fn westminster_quality_bars() {
 #[test]
 fn small_office_quality() {
     for seed in ["3", "7"] {
-        let (_dir, report, text, code) = analyse_scenario(
-            "small-office",
-            seed,
-            "Europe/Berlin",
-            "2024",
-            &[
-                "--min-recall",
-                "password_spray=0.95",
-                "--min-recall",
-                "brute_force=1",
-                "--min-recall",
-                "credential_stuffing=0.95",
-                "--min-compromise-recall",
-                "1",
-                "--max-compromise-fp",
-                "0.01",
-                "--max-gateways-flagged",
-                "0",
-                "--max-benign-flagged",
-                "0.001",
-                "--max-lockouts",
-                "0",
-            ],
-        );
+        let (_dir, report, text, code) =
+            analyse_scenario("small-office", seed, "Europe/Berlin", "2024", QUALITY_BARS);
         assert_eq!(code, Some(0), "seed {seed}:\n{text}");
         let targeted: Vec<&str> = report["accounts"]
             .as_array()

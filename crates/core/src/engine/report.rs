@@ -99,18 +99,7 @@ impl Engine {
                 if s.successes > 0 {
                     evidence.push_str(&format!("; {} successful login(s)", s.successes));
                 }
-                SourceReport {
-                    address: a.to_string(),
-                    verdict: "attacker".into(),
-                    attacks: vec![kind.as_str().into()],
-                    first_seen: Some(self.show(s.first_seen)),
-                    last_seen: Some(self.show(s.last_seen)),
-                    failures: u64::from(s.failures),
-                    successes: u64::from(s.successes),
-                    accounts_tried: u64::from(s.accounts.len()),
-                    unknown_accounts: u64::from(s.unknown),
-                    evidence,
-                }
+                self.source_row(a, s, "attacker", vec![kind.as_str().into()], evidence)
             })
             .collect();
         sources.sort_by(|x, y| {
@@ -161,18 +150,7 @@ impl Engine {
                 } else {
                     return None;
                 };
-                Some(SourceReport {
-                    address: a.to_string(),
-                    verdict: "suspicious".into(),
-                    attacks: Vec::new(),
-                    first_seen: Some(self.show(s.first_seen)),
-                    last_seen: Some(self.show(s.last_seen)),
-                    failures: u64::from(s.failures),
-                    successes: u64::from(s.successes),
-                    accounts_tried: u64::from(s.accounts.len()),
-                    unknown_accounts: u64::from(s.unknown),
-                    evidence,
-                })
+                Some(self.source_row(a, s, "suspicious", Vec::new(), evidence))
             })
             .collect();
         suspicious.sort_by(|x, y| {
@@ -301,6 +279,29 @@ impl Engine {
             sources,
             accounts,
             campaigns,
+        }
+    }
+
+    /// A source's row in the report.
+    fn source_row(
+        &self,
+        a: &IpAddr,
+        s: &super::state::SourceState,
+        verdict: &str,
+        attacks: Vec<String>,
+        evidence: String,
+    ) -> SourceReport {
+        SourceReport {
+            address: a.to_string(),
+            verdict: verdict.into(),
+            attacks,
+            first_seen: Some(self.show(s.first_seen)),
+            last_seen: Some(self.show(s.last_seen)),
+            failures: u64::from(s.failures),
+            successes: u64::from(s.successes),
+            accounts_tried: u64::from(s.accounts.len()),
+            unknown_accounts: u64::from(s.unknown),
+            evidence,
         }
     }
 
