@@ -833,7 +833,7 @@ fn westminster_quality_bars() {
 #[test]
 fn small_office_quality() {
     for seed in ["3", "7"] {
-        let (_dir, report, text, code) =
+        let (dir, report, text, code) =
             analyse_scenario("small-office", seed, "Europe/Berlin", "2024", QUALITY_BARS);
         assert_eq!(code, Some(0), "seed {seed}:\n{text}");
         let targeted: Vec<&str> = report["accounts"]
@@ -848,6 +848,31 @@ fn small_office_quality() {
             ["ceo@office.example"],
             "seed {seed}: the VIP is reported as targeted"
         );
+        // Every campaign but the slow targeted guessing is detected within 5 minutes.
+        let d = dir.path();
+        let out = run(&[
+            "eval",
+            d.join("truth.json").to_str().unwrap(),
+            d.join("report.json").to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let score: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for c in score["score"]["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] != "targeted")
+        {
+            let delay = c["delay_seconds"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("seed {seed}: {c} not detected"));
+            assert!(
+                delay <= 300,
+                "seed {seed}: {} detected after {delay} s",
+                c["kind"]
+            );
+        }
     }
 }
 

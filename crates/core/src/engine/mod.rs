@@ -103,8 +103,8 @@ struct Cusum {
     width: i64,
     bucket: i64,
     seen: HashSet<u64>,
-    /// Distinct sources behind this bucket's names.
-    sources: HashSet<IpAddr>,
+    /// Names counted per source in this bucket.
+    sources: HashMap<IpAddr, u8>,
     baseline: f64,
     sum: f64,
     quiet: i64,
@@ -165,11 +165,19 @@ impl Cusum {
     }
 
     /// Counts a name tried by `source` in the current bucket; true if the sum crosses
-    /// the threshold with at least three sources behind it (one loud source is judged
-    /// on its own, not as a distributed campaign).
+    /// the threshold with at least three sources behind it. A source counts for at most
+    /// two names a bucket: one loud source is judged on its own, and a distributed
+    /// campaign is many sources trying a little each.
     fn add(&mut self, name: u64, source: IpAddr) -> bool {
-        self.sources.insert(source);
-        self.seen.insert(name)
+        let n = self.sources.entry(source).or_insert(0);
+        if *n >= 2 {
+            return false;
+        }
+        let fresh = self.seen.insert(name);
+        if fresh {
+            *n += 1;
+        }
+        fresh
             && self.sources.len() >= 3
             && self.sum + self.seen.len() as f64 - (self.baseline + self.allowance)
                 >= self.threshold
@@ -399,7 +407,7 @@ impl Engine {
                 });
                 if fresh {
                     let name = account.map_or_else(|| hash64(&source), hash64);
-                    self.site_count(t, source, name);
+                    self.site_count(t, source, name, account.is_some());
                 }
                 if self.pending.len() > self.config.max_pending {
                     // Over the cap: judge the oldest now rather than hold it longer.
@@ -487,7 +495,7 @@ impl Engine {
                 .account
                 .as_deref()
                 .map_or_else(|| hash64(&f.source), hash64);
-            self.site_count(t, f.source, key);
+            self.site_count(t, f.source, key, f.account.is_some());
         }
         if let (Some(a), false) = (f.account.as_deref(), f.unknown) {
             let acct = account_entry(&mut self.accounts, a);
@@ -524,7 +532,7 @@ impl Engine {
 
     /// Counts a suspicious failure on `name` (an account's hash, or for a failure with
     /// no user logged, the source's) in the site-wide detectors; may open a campaign.
-    fn site_count(&mut self, t: i64, source: IpAddr, name: u64) {
+    fn site_count(&mut self, t: i64, source: IpAddr, name: u64, named: bool) {
         self.roll_site(self.now);
         // An attacker already judged is handled; it must neither raise the baseline nor
         // set off an alarm by itself.
@@ -543,7 +551,10 @@ impl Engine {
             site.recent.pop_front();
         }
         let fast = site.fast.add(name, source);
-        let slow = site.slow.add(name, source);
+        // The slow detector counts only failures whose user is known: over an hour, the
+        // per-source stand-ins of user-less (Postfix) failures would make any trickle of
+        // sources look like many names.
+        let slow = named && site.slow.add(name, source);
         if site.campaign.is_none() && (fast || slow) {
             site.slow_open = !fast;
             self.open_distributed(self.now);
