@@ -339,11 +339,19 @@ impl Engine {
             ..Default::default()
         });
         s.last_seen = t;
-        let p = self.prefixes.entry(prefix).or_default();
+        // Prefixes are judged only for IPv6 (one client's /64); IPv4 /24s hold many
+        // unrelated hosts and serve familiarity alone, which needs no table.
+        let mut p = if source.is_ipv6() {
+            Some(self.prefixes.entry(prefix).or_default())
+        } else {
+            None
+        };
         match e.outcome {
             Outcome::Success => {
                 s.successes = s.successes.saturating_add(attempts);
-                p.successes = p.successes.saturating_add(attempts);
+                if let Some(p) = p.as_mut() {
+                    p.successes = p.successes.saturating_add(attempts);
+                }
                 // A failure of this account from this source moments ago was a typo;
                 // so was one whose server logged no user (Postfix SASL).
                 // Most successes come from sources with nothing pending: skip the lookups.
@@ -377,7 +385,9 @@ impl Engine {
             Outcome::Failure(reason) => {
                 s.failures = s.failures.saturating_add(attempts);
                 s.pending = s.pending.saturating_add(1);
-                p.failures = p.failures.saturating_add(attempts);
+                if let Some(p) = p.as_mut() {
+                    p.failures = p.failures.saturating_add(attempts);
+                }
                 let familiar = match account {
                     Some(a) if !unknown => {
                         let acct = account_entry(&mut self.accounts, a);
@@ -478,16 +488,18 @@ impl Engine {
         }
         let mostly_failing = s.failure_share() >= cfg.min_failure_share;
         let src_hash = hash64(&f.source) as u32;
-        let p = self.prefixes.entry(prefix).or_default();
-        if p.suspicious == 0 {
-            p.first_suspicious = t;
+        if f.source.is_ipv6() {
+            let p = self.prefixes.entry(prefix).or_default();
+            if p.suspicious == 0 {
+                p.first_suspicious = t;
+            }
+            p.suspicious = p.suspicious.saturating_add(f.attempts);
+            p.last_suspicious = t;
+            if f.account.is_some() {
+                p.accounts.insert(name);
+            }
+            p.members.insert(src_hash);
         }
-        p.suspicious = p.suspicious.saturating_add(f.attempts);
-        p.last_suspicious = t;
-        if f.account.is_some() {
-            p.accounts.insert(name);
-        }
-        p.members.insert(src_hash);
 
         if mostly_failing && self.sources.get(&f.source).is_some_and(|s| s.successes > 0) {
             // Sources that never succeeded were counted when they failed.
