@@ -120,6 +120,12 @@ pub fn analyze_files(
         engine.observe(e);
     }
     engine.finish();
+    let unjudged = engine.stats().unjudged;
+    if unjudged > 0 && !quiet {
+        eprintln!(
+            "portcullis: {unjudged} events without a time or a source address could not be judged (see `portcullis events`)"
+        );
+    }
     let input = Input {
         files: files.to_vec(),
         lines: stats.lines,

@@ -944,3 +944,27 @@ fn demo_tells_the_whole_story() {
         "{text}"
     );
 }
+
+#[test]
+fn analyze_says_what_it_could_not_judge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    std::fs::write(
+        &path,
+        "May 29 20:56:52 imago sshd[28732]: error: PAM: Authentication failure for stefanor from client.example.net\n\
+         May 29 20:56:53 imago sshd[28733]: Failed password for root from 203.0.113.5 port 22 ssh2\n",
+    )
+    .unwrap();
+    let out = run(&["analyze", "--year", "2017", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 events without a time or a source address could not be judged"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("No attack found.")
+    );
+}

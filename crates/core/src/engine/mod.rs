@@ -202,6 +202,9 @@ struct SiteWatch {
 pub struct EngineStats {
     /// Events observed.
     pub events: u64,
+    /// Events that could not be judged: no time, or no source address (a host name
+    /// only, or a server that logged none).
+    pub unjudged: u64,
     /// Events that went back in time by more than the typo window (read anyway).
     pub out_of_order: u64,
     /// Entries evicted to stay within the caps.
@@ -315,8 +318,10 @@ impl Engine {
 
     /// Observes one event. Events should come in time order; small disorder is fine.
     pub fn observe(&mut self, e: &Event) {
-        let Some(time) = e.time else { return };
-        let Some(source) = e.source else { return };
+        let (Some(time), Some(source)) = (e.time, e.source) else {
+            self.stats.unjudged += 1;
+            return;
+        };
         let t = time.instant.as_second();
         if self.first.is_none() {
             self.first = Some(t);

@@ -299,3 +299,18 @@ fn first_logins_with_a_typo_from_a_new_place_are_typos() {
     let r = run(&events);
     assert!(r.sources.is_empty(), "{:?}", r.sources);
 }
+
+#[test]
+fn events_without_time_or_address_are_counted_not_judged() {
+    let mut e = Engine::new(EngineConfig::default());
+    let mut named = fail(0, "192.0.2.1", "a@example.org");
+    named.source = None;
+    named.source_name = Some("client.example.net".into());
+    let mut undated = fail(0, "192.0.2.1", "a@example.org");
+    undated.time = None;
+    e.observe(&named);
+    e.observe(&undated);
+    e.observe(&fail(1, "192.0.2.1", "a@example.org"));
+    assert_eq!(e.stats().unjudged, 2);
+    assert_eq!(e.stats().events, 1);
+}
