@@ -611,10 +611,30 @@ impl Engine {
         let Some(s) = self.sources.get(&source) else {
             return;
         };
-        if s.verdict.is_some() || s.failure_share() < cfg.min_failure_share {
+        if let Some(v) = &s.verdict {
+            // A probe taken into a distributed campaign on its first try may turn out to
+            // be hammering one account: it is then a brute force of its own.
+            let hammering = s.window_named >= cfg.brute_force_failures
+                && s.accounts.len() <= cfg.brute_force_max_accounts;
+            if hammering && v.kind != Kind::BruteForce && self.campaigns[v.campaign].distributed {
+                let (first, last, window) = (s.first_suspicious, s.last_suspicious, s.window_named);
+                let evidence = format!(
+                    "{window} failures within {} s on {} account(s)",
+                    cfg.brute_force_window_secs,
+                    s.accounts.len()
+                );
+                let id = self.new_campaign(Kind::BruteForce, false, first, now, last);
+                self.join(id, source, Kind::BruteForce, now, &evidence);
+            }
+            return;
+        }
+        if s.failure_share() < cfg.min_failure_share {
             return;
         }
         let (distinct, unknown, full) = (s.accounts.len(), s.unknown_names(), s.accounts.is_full());
+        // A source that never logged in and tried a name that does not exist here,
+        // while a distributed campaign runs, is probing: stealthy members try once.
+        let probe = s.successes == 0 && unknown >= 1;
         // Brute force is judged on failures whose user is known: without it (Postfix
         // logs none) a spray cannot be told from one account being hammered.
         let window = s.window_named;
@@ -632,7 +652,7 @@ impl Engine {
                 ),
             )
         } else if let Some(c) = open
-            && distinct >= cfg.participant_accounts
+            && (distinct >= cfg.participant_accounts || probe)
             && last >= self.campaigns[c].start - 3600
         {
             let kind = if stuffing {
@@ -912,7 +932,8 @@ impl Engine {
                 ));
                 continue;
             }
-            if s.accounts.len() >= cfg.participant_accounts
+            if (s.accounts.len() >= cfg.participant_accounts
+                || (s.successes == 0 && s.unknown_names() >= 1))
                 && let Some((c, _, _)) = windows
                     .iter()
                     .find(|(_, w0, w1)| s.first_suspicious <= *w1 && s.last_suspicious >= *w0)

@@ -314,3 +314,48 @@ fn events_without_time_or_address_are_counted_not_judged() {
     assert_eq!(e.stats().unjudged, 2);
     assert_eq!(e.stats().events, 1);
 }
+
+#[test]
+fn probes_join_a_running_campaign_but_a_hammer_is_brute_force() {
+    let mut events = office(300, 8);
+    for s in 0..400u32 {
+        let src = format!("10.{}.{}.7", s / 200, s % 200);
+        for k in 0..3u32 {
+            let t = 7200 + i64::from(s) * 9 + i64::from(k) * 1200;
+            events.push(fail(
+                t,
+                &src,
+                &format!("user{}@example.org", (s * 3 + k) % 300),
+            ));
+        }
+    }
+    // Fifty sources that each try one name that does not exist, during the campaign.
+    for s in 0..50i64 {
+        let mut e = fail(
+            9000 + s * 60,
+            &format!("10.9.{s}.9"),
+            &format!("admin{s}@example.org"),
+        );
+        e.outcome = Outcome::Failure(Reason::UnknownAccount);
+        events.push(e);
+    }
+    // One that starts the same way and then hammers that name.
+    for i in 0..40 {
+        let mut e = fail(9100 + i * 10, "10.8.8.8", "root@example.org");
+        e.outcome = Outcome::Failure(Reason::UnknownAccount);
+        events.push(e);
+    }
+    let r = run(&events);
+    let probes = (0..50)
+        .filter(|s| attacker_kind(&r, &format!("10.9.{s}.9")).is_some())
+        .count();
+    assert_eq!(probes, 50);
+    assert_eq!(
+        attacker_kind(&r, "10.8.8.8").as_deref(),
+        Some("brute_force")
+    );
+    assert_ne!(
+        verdict(&r, "198.51.100.1").map(|s| s.verdict.as_str()),
+        Some("attacker")
+    );
+}
