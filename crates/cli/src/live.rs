@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
+use portcullis_core::EventTime;
 use portcullis_core::json::JsonWriter;
-use portcullis_core::{Event, EventTime, Service};
-use portcullis_sim::scenario::Service as SimService;
-use portcullis_sim::{Attempt, Simulation};
+use portcullis_sim::Simulation;
 
 /// Where to send, how fast, how much.
 #[derive(Debug, Clone)]
@@ -30,28 +29,6 @@ pub struct LiveOptions {
     pub batch: usize,
     /// No summary on stderr.
     pub quiet: bool,
-}
-
-/// The event an attempt would be, as its server would have logged it now.
-fn event(sim: &Simulation, a: &Attempt, now: Timestamp) -> Event {
-    let service = match a.service {
-        SimService::Imap | SimService::Pop3 => Service::Dovecot,
-        SimService::Smtp => Service::Postfix,
-        SimService::Ssh => Service::Sshd,
-    };
-    let mut e = Event::new(service, a.outcome);
-    e.time = Some(EventTime::utc(now));
-    e.protocol = Some(a.service.protocol());
-    e.source = Some(a.source);
-    e.port = Some(a.port);
-    let name = portcullis_sim::render::shown_name(sim, a);
-    // Postfix logs no user for a failed SASL login; the event says what the log would.
-    if !(service == Service::Postfix && a.outcome.is_failure()) {
-        e.account = Some(name.to_lowercase());
-        e.user = Some(name);
-    }
-    e.host = Some(sim.scenario().output.host.clone());
-    e
 }
 
 pub fn run(sim: &Simulation, opts: &LiveOptions) -> Result<ExitCode> {
@@ -114,7 +91,7 @@ pub fn run(sim: &Simulation, opts: &LiveOptions) -> Result<ExitCode> {
                 std::thread::sleep(wait);
             }
             body.push(if pending == 0 { b'[' } else { b',' });
-            json.write(&event(sim, a, Timestamp::now()), &mut body);
+            json.write(&sim.event(a, EventTime::utc(Timestamp::now())), &mut body);
             pending += 1;
             if pending >= opts.batch {
                 flush(&mut body, &mut pending, &mut sent)?;

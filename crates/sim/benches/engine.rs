@@ -12,8 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use portcullis_core::engine::{Engine, EngineConfig};
 use portcullis_core::report::Input;
-use portcullis_core::{Event, EventTime, Service};
-use portcullis_sim::scenario::Service as SimService;
+use portcullis_core::{Event, EventTime};
 use portcullis_sim::{Options, Scenario, Simulation};
 
 fn events() -> Vec<Event> {
@@ -25,22 +24,8 @@ fn events() -> Vec<Event> {
     let mut out = Vec::new();
     for k in 0..sim.slots() {
         for a in sim.slot(k).attempts {
-            let service = match a.service {
-                SimService::Imap | SimService::Pop3 => Service::Dovecot,
-                SimService::Smtp => Service::Postfix,
-                SimService::Ssh => Service::Sshd,
-            };
-            let mut e = Event::new(service, a.outcome);
-            e.time = Some(EventTime::utc(
-                Timestamp::from_millisecond(a.at_ms).unwrap(),
-            ));
-            e.source = Some(a.source);
-            if !(service == Service::Postfix && a.outcome.is_failure()) {
-                let name = portcullis_sim::render::shown_name(&sim, &a);
-                e.account = Some(name.to_lowercase());
-                e.user = Some(name);
-            }
-            out.push(e);
+            let time = EventTime::utc(Timestamp::from_millisecond(a.at_ms).unwrap());
+            out.push(sim.event(&a, time));
         }
     }
     out

@@ -35,7 +35,7 @@ use std::io;
 use std::net::IpAddr;
 
 use jiff::tz::TimeZone;
-use portcullis_core::Outcome;
+use portcullis_core::{Event, EventTime, Outcome};
 
 pub use scenario::{Scenario, ScenarioError};
 pub use truth::{Truth, TruthBuilder};
@@ -200,6 +200,29 @@ impl Simulation {
                 self.campaigns[usize::from(c)].unknown_name(i, &self.scenario.organisation.domain)
             }
         }
+    }
+
+    /// The event an attempt is, as its server's log line reads back, stamped `time`
+    /// (the attempt's own time, or the moment it is sent live). Postfix logs no user
+    /// for a failed SASL login, so such an event has none.
+    pub fn event(&self, a: &Attempt, time: EventTime) -> Event {
+        let service = match a.service {
+            Service::Imap | Service::Pop3 => portcullis_core::Service::Dovecot,
+            Service::Smtp => portcullis_core::Service::Postfix,
+            Service::Ssh => portcullis_core::Service::Sshd,
+        };
+        let mut e = Event::new(service, a.outcome);
+        e.time = Some(time);
+        e.protocol = Some(a.service.protocol());
+        e.source = Some(a.source);
+        e.port = Some(a.port);
+        if !(a.service == Service::Smtp && a.outcome.is_failure()) {
+            let name = render::shown_name(self, a);
+            e.account = Some(name.to_lowercase());
+            e.user = Some(name);
+        }
+        e.host = Some(self.scenario.output.host.clone());
+        e
     }
 
     /// Generates and renders one slot. Slots are independent: any order, any thread.

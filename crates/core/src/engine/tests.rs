@@ -161,10 +161,10 @@ fn stale_device_and_fumbling_user_stay_benign() {
     }
 }
 
-#[test]
-fn distributed_spray_is_one_campaign_of_many_quiet_sources() {
-    let mut events = office(300, 8);
-    // 400 sources, each trying three accounts, twenty minutes apart, from hour 2.
+/// A distributed spray: 400 sources (10.0.x.7, 10.1.x.7), each trying three of
+/// `office`'s accounts twenty minutes apart, from hour 2.
+fn botnet() -> Vec<Event> {
+    let mut events = Vec::new();
     for s in 0..400u32 {
         let src = format!("10.{}.{}.7", s / 200, s % 200);
         for k in 0..3u32 {
@@ -176,6 +176,13 @@ fn distributed_spray_is_one_campaign_of_many_quiet_sources() {
             ));
         }
     }
+    events
+}
+
+#[test]
+fn distributed_spray_is_one_campaign_of_many_quiet_sources() {
+    let mut events = office(300, 8);
+    events.extend(botnet());
     let r = run(&events);
     let found = (0..400u32)
         .filter(|s| attacker_kind(&r, &format!("10.{}.{}.7", s / 200, s % 200)).is_some())
@@ -318,17 +325,7 @@ fn events_without_time_or_address_are_counted_not_judged() {
 #[test]
 fn probes_join_a_running_campaign_but_a_hammer_is_brute_force() {
     let mut events = office(300, 8);
-    for s in 0..400u32 {
-        let src = format!("10.{}.{}.7", s / 200, s % 200);
-        for k in 0..3u32 {
-            let t = 7200 + i64::from(s) * 9 + i64::from(k) * 1200;
-            events.push(fail(
-                t,
-                &src,
-                &format!("user{}@example.org", (s * 3 + k) % 300),
-            ));
-        }
-    }
+    events.extend(botnet());
     // Fifty sources that each try one name that does not exist, during the campaign.
     for s in 0..50i64 {
         let mut e = fail(
