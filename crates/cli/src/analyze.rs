@@ -8,12 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use portcullis_core::Event;
 use portcullis_core::engine::{Engine, EngineConfig};
 use portcullis_core::report::{Input, Report};
 
 use crate::options::ReadOptions;
-use crate::pipeline;
+use crate::{merge, pipeline};
 
 /// Find the attacks in historical logs: who attacked, how, when, and which accounts fell.
 ///
@@ -105,21 +104,22 @@ pub fn analyze_files(
     config: EngineConfig,
     quiet: bool,
 ) -> Result<Report> {
-    let mut events: Vec<Event> = Vec::new();
-    let stats = pipeline::read_and_parse(files, read, quiet, |batch| {
-        events.extend(batch);
-        true
-    })?;
+    let mut engine = Engine::new(config);
+    let (stats, merged) =
+        merge::in_time_order(files, read, quiet, merge::Limits::default(), |e| {
+            engine.observe(&e)
+        })?;
+    engine.finish();
     if !quiet {
         eprintln!("{}", pipeline::summary(files.len(), &stats, read.max_line));
+        if merged.late > 0 {
+            eprintln!(
+                "portcullis: {} events arrived more than {} minutes behind their file's clock and were judged late",
+                merged.late,
+                merge::Limits::default().window_secs / 60
+            );
+        }
     }
-    // The engine wants time order; files interleave and correlated events come late.
-    events.sort_by_key(|e| e.time.map(|t| t.instant));
-    let mut engine = Engine::new(config);
-    for e in &events {
-        engine.observe(e);
-    }
-    engine.finish();
     let unjudged = engine.stats().unjudged;
     if unjudged > 0 && !quiet {
         eprintln!(

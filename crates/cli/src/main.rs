@@ -8,6 +8,7 @@ mod eval;
 mod events;
 mod input;
 mod live;
+mod merge;
 mod options;
 mod pipeline;
 mod simulate;

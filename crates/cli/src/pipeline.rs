@@ -35,7 +35,7 @@ pub fn read_and_parse(
 }
 
 /// What the reading thread hands the parsing thread.
-enum Feed {
+pub(crate) enum Feed {
     /// A new file begins.
     Start {
         name: String,
@@ -61,58 +61,69 @@ fn read_files(
 ) {
     let mut prefilter = Prefilter::new();
     for name in files {
-        let input = match input::open(name, progress) {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = tx.send(Feed::Failed(e));
-                return;
-            }
-        };
-        if tx
-            .send(Feed::Start {
-                name: name.clone(),
-                modified: input.modified,
-            })
-            .is_err()
-        {
-            return;
-        }
-        let mut reader = LineReader::with_max_line(input.reader, max_line);
-        let mut batch = Candidates::default();
-        loop {
-            match reader.next_block() {
-                Ok(Some(block)) => {
-                    prefilter.scan(&block, max_line, &mut batch);
-                    if batch.bytes_held() >= BATCH_BYTES
-                        && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Feed::Failed(
-                        anyhow::Error::new(e).context(format!("cannot read {name}")),
-                    ));
-                    return;
-                }
-            }
-        }
-        if tx.send(Feed::Lines(batch)).is_err()
-            || tx
-                .send(Feed::End {
-                    oversized: reader.oversized(),
-                })
-                .is_err()
-        {
+        if !read_file(name, max_line, progress, &mut prefilter, tx) {
             return;
         }
     }
 }
 
+/// Reads and prefilters one file, from `Start` to `End`. False when the file failed or
+/// the parser has gone: nothing more should be sent.
+pub(crate) fn read_file(
+    name: &str,
+    max_line: usize,
+    progress: &indicatif::ProgressBar,
+    prefilter: &mut Prefilter,
+    tx: &mpsc::SyncSender<Feed>,
+) -> bool {
+    let input = match input::open(name, progress) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = tx.send(Feed::Failed(e));
+            return false;
+        }
+    };
+    if tx
+        .send(Feed::Start {
+            name: name.to_owned(),
+            modified: input.modified,
+        })
+        .is_err()
+    {
+        return false;
+    }
+    let mut reader = LineReader::with_max_line(input.reader, max_line);
+    let mut batch = Candidates::default();
+    loop {
+        match reader.next_block() {
+            Ok(Some(block)) => {
+                prefilter.scan(&block, max_line, &mut batch);
+                if batch.bytes_held() >= BATCH_BYTES
+                    && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
+                {
+                    return false;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.send(Feed::Failed(
+                    anyhow::Error::new(e).context(format!("cannot read {name}")),
+                ));
+                return false;
+            }
+        }
+    }
+    tx.send(Feed::Lines(batch)).is_ok()
+        && tx
+            .send(Feed::End {
+                oversized: reader.oversized(),
+            })
+            .is_ok()
+}
+
 /// Parses what the reader feeds, one parser per file, handing event batches on. Stops
 /// early, with the counts so far, when `on_batch` says so.
-fn parse_feed(
+pub(crate) fn parse_feed(
     year: Option<i16>,
     time_zone: &jiff::tz::TimeZone,
     accounts: &portcullis_core::AccountRules,

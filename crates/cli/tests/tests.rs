@@ -929,6 +929,52 @@ fn analyze_text_and_csv() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Rotated logs given in any order, one of them compressed, read as one timeline: the
+/// report equals the one for the whole log.
+#[test]
+fn analyze_merges_rotated_files_in_time_order() {
+    let (dir, whole, _, _) = analyse_scenario("small-office", "7", "UTC", "2024", &[]);
+    let mail = std::fs::read(dir.path().join("mail.log")).unwrap();
+    let lines: Vec<&[u8]> = mail.split_inclusive(|&b| b == b'\n').collect();
+    let third = lines.len() / 3;
+    let part = |name: &str, range: std::ops::Range<usize>, gzip: bool| {
+        let path = dir.path().join(name);
+        let bytes: Vec<u8> = lines[range].concat();
+        if gzip {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(&bytes).unwrap();
+            std::fs::write(&path, z.finish().unwrap()).unwrap();
+        } else {
+            std::fs::write(&path, bytes).unwrap();
+        }
+        path.to_str().unwrap().to_owned()
+    };
+    let oldest = part("mail.log.2.gz", 0..third, true);
+    let middle = part("mail.log.1", third..2 * third, false);
+    let newest = part("mail.log.0", 2 * third..lines.len(), false);
+    let auth = dir.path().join("auth.log");
+    let out = run(&[
+        "analyze",
+        "-q",
+        "--format",
+        "json",
+        "--timezone",
+        "UTC",
+        "--year",
+        "2024",
+        &newest,
+        auth.to_str().unwrap(),
+        &oldest,
+        &middle,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["campaigns", "sources", "accounts"] {
+        assert_eq!(merged[key], whole[key], "{key} differ");
+    }
+    assert!(whole["campaigns"].as_array().is_some_and(|c| !c.is_empty()));
+}
+
 #[test]
 fn demo_tells_the_whole_story() {
     let out = run(&["demo"]);
