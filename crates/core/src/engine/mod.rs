@@ -46,7 +46,7 @@ pub use config::EngineConfig;
 
 use crate::event::{Event, Outcome, Reason};
 use jiff::tz::Offset;
-use state::{AccountState, Pending, PrefixState, SourceState, Verdict};
+use state::{AccountState, Pending, PendingKey, PrefixState, SourceState, Verdict};
 
 /// The kinds of attack, as the report contract names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,6 +102,8 @@ struct Cusum {
     /// Bucket width, seconds.
     width: i64,
     bucket: i64,
+    /// The first second of the bucket after the current one: nothing to close before.
+    next: i64,
     seen: HashSet<u64>,
     /// Names counted per source in this bucket.
     sources: HashMap<IpAddr, u8>,
@@ -130,7 +132,14 @@ impl Cusum {
 
     /// Closes buckets up to `t`; returns true when a campaign has been quiet long
     /// enough to end.
+    #[inline]
     fn roll(&mut self, t: i64, in_campaign: bool) -> bool {
+        // Called for every event; a bucket closes once a minute or so.
+        t >= self.next && self.close_buckets(t, in_campaign)
+    }
+
+    #[inline(never)]
+    fn close_buckets(&mut self, t: i64, in_campaign: bool) -> bool {
         let bucket = t.div_euclid(self.width);
         if self.bucket == 0 {
             self.bucket = bucket;
@@ -161,6 +170,7 @@ impl Cusum {
                 self.bucket = bucket;
             }
         }
+        self.next = (self.bucket + 1).saturating_mul(self.width);
         ended
     }
 
@@ -221,7 +231,8 @@ pub struct Engine {
     /// report needs it (locked, targeted).
     accounts: HashMap<u64, AccountState>,
     pending: VecDeque<Pending>,
-    pending_keys: HashMap<(IpAddr, u64), u32>,
+    /// Failures waiting, per (source, account or [`NO_USER`]).
+    pending_keys: HashMap<(IpAddr, u64), PendingKey>,
     campaigns: Vec<Campaign>,
     site: SiteWatch,
     now: i64,
@@ -235,10 +246,11 @@ pub struct Engine {
 /// it (a mistyped user name, then the right one).
 const NO_USER: u64 = 0;
 
-fn pending_key(account: Option<&str>, unknown: bool) -> u64 {
-    match account {
-        Some(a) if !unknown => hash64(a),
-        _ => NO_USER,
+fn pending_key(named: bool, unknown: bool, account_hash: u64) -> u64 {
+    if named && !unknown {
+        account_hash
+    } else {
+        NO_USER
     }
 }
 
@@ -252,7 +264,12 @@ fn hash64<T: Hash + ?Sized>(v: &T) -> u64 {
 
 /// 31-bit hash of an account (high bit clear) or an unknown name (high bit set).
 fn name_hash(name: Option<&str>, unknown: bool) -> u32 {
-    let h = (hash64(&name.unwrap_or("")) as u32) & 0x7fff_ffff;
+    short_hash(hash64(&name.unwrap_or("")), unknown)
+}
+
+/// [`name_hash`] from the name's [`hash64`].
+fn short_hash(hash: u64, unknown: bool) -> u32 {
+    let h = (hash as u32) & 0x7fff_ffff;
     if unknown { h | 0x8000_0000 } else { h }
 }
 
@@ -339,6 +356,8 @@ impl Engine {
         let attempts = e.attempts.max(1);
         let unknown = e.outcome == Outcome::Failure(Reason::UnknownAccount);
         let account = e.account.as_deref();
+        // Hashed once here; every table keyed by the account uses this.
+        let account_hash = account.map_or(NO_USER, hash64);
         let s = self.sources.entry(source).or_insert_with(|| SourceState {
             first_seen: t,
             ..Default::default()
@@ -362,23 +381,19 @@ impl Engine {
                 // Most successes come from sources with nothing pending: skip the lookups.
                 let any = s.pending > 0;
                 let same = any
-                    && account
-                        .is_some_and(|a| self.pending_keys.contains_key(&(source, hash64(a))));
+                    && account.is_some()
+                    && self.pending_keys.contains_key(&(source, account_hash));
                 if same || (any && self.pending_keys.contains_key(&(source, NO_USER))) {
-                    let window = self.config.typo_window_secs;
-                    for f in self.pending.iter_mut().rev() {
-                        if f.time < t - window {
-                            break;
-                        }
-                        if f.source == source
-                            && (f.account.is_none() || f.unknown || f.account.as_deref() == account)
-                        {
-                            f.corrected = true;
+                    // Marked on the key; the failures are judged against it when their
+                    // window ends, with no scan of the queue now.
+                    for key in [account_hash, NO_USER] {
+                        if let Some(k) = self.pending_keys.get_mut(&(source, key)) {
+                            k.success_at = t;
                         }
                     }
                 }
                 if let Some(a) = account {
-                    let acct = account_entry(&mut self.accounts, a);
+                    let acct = self.accounts.entry(account_hash).or_default();
                     if !acct.is_familiar(prefix) {
                         if s.unfamiliar_wins.len() < 8 {
                             s.unfamiliar_wins.push((a.into(), t));
@@ -395,7 +410,7 @@ impl Engine {
                 }
                 let familiar = match account {
                     Some(a) if !unknown => {
-                        let acct = account_entry(&mut self.accounts, a);
+                        let acct = self.accounts.entry(account_hash).or_default();
                         acct.failures = acct.failures.saturating_add(attempts);
                         if reason == Reason::Locked {
                             acct.locked = true;
@@ -405,8 +420,15 @@ impl Engine {
                     }
                     _ => false,
                 };
-                let key = pending_key(account, unknown);
-                *self.pending_keys.entry((source, key)).or_default() += 1;
+                let key = pending_key(account.is_some(), unknown, account_hash);
+                let waiting = self
+                    .pending_keys
+                    .entry((source, key))
+                    .or_insert(PendingKey {
+                        count: 0,
+                        success_at: i64::MIN,
+                    });
+                waiting.count += 1;
                 // A source that never logged in, failing on an account that does not
                 // know it: count it site-wide now rather than after the typo window.
                 let fresh =
@@ -415,13 +437,17 @@ impl Engine {
                     time: t,
                     source,
                     account: account.map(Into::into),
+                    account_hash,
                     unknown,
                     familiar,
                     attempts,
-                    corrected: false,
                 });
                 if fresh {
-                    let name = account.map_or_else(|| hash64(&source), hash64);
+                    let name = if account.is_some() {
+                        account_hash
+                    } else {
+                        hash64(&source)
+                    };
                     self.site_count(t, source, name, account.is_some());
                 }
                 if self.pending.len() > self.config.max_pending {
@@ -448,14 +474,21 @@ impl Engine {
         if let Some(s) = self.sources.get_mut(&f.source) {
             s.pending = s.pending.saturating_sub(1);
         }
-        let key = (f.source, pending_key(f.account.as_deref(), f.unknown));
-        if let Some(n) = self.pending_keys.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
+        let key = (
+            f.source,
+            pending_key(f.account.is_some(), f.unknown, f.account_hash),
+        );
+        // A success of the same account (or, for a failure without a known user, any
+        // success) from the same source since the failure: a typo.
+        let mut corrected = false;
+        if let Some(k) = self.pending_keys.get_mut(&key) {
+            corrected = k.success_at >= f.time;
+            k.count -= 1;
+            if k.count == 0 {
                 self.pending_keys.remove(&key);
             }
         }
-        if f.corrected || f.familiar {
+        if corrected || f.familiar {
             return;
         }
         self.suspicious(&f);
@@ -464,7 +497,7 @@ impl Engine {
     /// A failure that was neither a typo nor familiar.
     fn suspicious(&mut self, f: &Pending) {
         let t = f.time;
-        let name = name_hash(f.account.as_deref(), f.unknown);
+        let name = short_hash(f.account_hash, f.unknown);
         let prefix = self.prefix_of(&f.source);
         let cfg = &self.config;
         let Some(s) = self.sources.get_mut(&f.source) else {
@@ -508,14 +541,15 @@ impl Engine {
 
         if mostly_failing && self.sources.get(&f.source).is_some_and(|s| s.successes > 0) {
             // Sources that never succeeded were counted when they failed.
-            let key = f
-                .account
-                .as_deref()
-                .map_or_else(|| hash64(&f.source), hash64);
+            let key = if f.account.is_some() {
+                f.account_hash
+            } else {
+                hash64(&f.source)
+            };
             self.site_count(t, f.source, key, f.account.is_some());
         }
-        if let (Some(a), false) = (f.account.as_deref(), f.unknown) {
-            let acct = account_entry(&mut self.accounts, a);
+        if let (Some(_), false) = (f.account.as_deref(), f.unknown) {
+            let acct = self.accounts.entry(f.account_hash).or_default();
             if acct.attackers.len() == 0 {
                 acct.first_suspicious = t;
             }
@@ -540,7 +574,7 @@ impl Engine {
         }
         self.judge_source(f.source, now);
         if let (Some(a), false) = (f.account.as_deref(), f.unknown) {
-            self.judge_account(a, f.source, now);
+            self.judge_account(a, f.account_hash, f.source, now);
         }
         if f.source.is_ipv6() {
             self.judge_prefix(prefix, now);
@@ -772,9 +806,8 @@ impl Engine {
 
     /// An account tried by many distinct suspicious sources that try little else is
     /// targeted; `source` is the one that just failed on it.
-    fn judge_account(&mut self, account: &str, source: IpAddr, now: i64) {
+    fn judge_account(&mut self, account: &str, key: u64, source: IpAddr, now: i64) {
         let cfg = &self.config;
-        let key = hash64(account);
         let Some(acct) = self.accounts.get(&key) else {
             return;
         };
@@ -966,14 +999,6 @@ impl Engine {
             self.pending.len(),
         )
     }
-}
-
-/// The account's state, created on first sight.
-fn account_entry<'a>(
-    accounts: &'a mut HashMap<u64, AccountState>,
-    name: &str,
-) -> &'a mut AccountState {
-    accounts.entry(hash64(name)).or_default()
 }
 
 /// Credential stuffing tries each leaked name about once, many of them unknown here; a

@@ -149,8 +149,18 @@ pub(crate) struct Pending {
     pub time: i64,
     pub source: IpAddr,
     pub account: Option<Box<str>>,
+    /// The account's hash (the engine's `hash64`), computed once.
+    pub account_hash: u64,
     pub unknown: bool,
     pub familiar: bool,
     pub attempts: u32,
-    pub corrected: bool,
+}
+
+/// The failures waiting under one (source, account) key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingKey {
+    pub count: u32,
+    /// The last success of that account (or, under the no-user key, of any account)
+    /// from that source; failures before it were typos.
+    pub success_at: i64,
 }
