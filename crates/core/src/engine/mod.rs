@@ -556,6 +556,12 @@ impl Engine {
             if acct.attackers.insert(src_hash) {
                 acct.sources.push(f.source);
             }
+            let others = acct.attackers.len().saturating_sub(1);
+            let min = self.config.probe_account_sources;
+            let sprayed = min > 0 && others >= min;
+            if sprayed && let Some(s) = self.sources.get_mut(&f.source) {
+                s.sprayed_hits = s.sprayed_hits.saturating_add(1);
+            }
         }
         // Detection happens now (the typo window after the failure), not at its time.
         let now = self.now;
@@ -668,7 +674,7 @@ impl Engine {
         let (distinct, unknown, full) = (s.accounts.len(), s.unknown_names(), s.accounts.is_full());
         // A source that never logged in and tried a name that does not exist here,
         // while a distributed campaign runs, is probing: stealthy members try once.
-        let probe = s.successes == 0 && unknown >= 1;
+        let probe = s.successes == 0 && (unknown >= 1 || s.sprayed_hits >= 1);
         // Brute force is judged on failures whose user is known: without it (Postfix
         // logs none) a spray cannot be told from one account being hammered.
         let window = s.window_named;

@@ -64,6 +64,8 @@ pub(crate) struct SourceState {
     pub verdict: Option<Verdict>,
     /// Failures of this source still in their typo window.
     pub pending: u32,
+    /// Suspicious failures on accounts that many other sources were failing on.
+    pub sprayed_hits: u32,
 }
 
 /// Why and when a source was judged an attacker.

@@ -31,7 +31,11 @@ fn ok(t: i64, src: &str, user: &str) -> Event {
 }
 
 fn run(events: &[Event]) -> Report {
-    let mut e = Engine::new(EngineConfig::default());
+    run_with(EngineConfig::default(), events)
+}
+
+fn run_with(config: EngineConfig, events: &[Event]) -> Report {
+    let mut e = Engine::new(config);
     let mut sorted = events.to_vec();
     sorted.sort_by_key(|e| e.time.map(|t| t.instant));
     for x in &sorted {
@@ -351,6 +355,37 @@ fn probes_join_a_running_campaign_but_a_hammer_is_brute_force() {
         attacker_kind(&r, "10.8.8.8").as_deref(),
         Some("brute_force")
     );
+    assert_ne!(
+        verdict(&r, "198.51.100.1").map(|s| s.verdict.as_str()),
+        Some("attacker")
+    );
+}
+
+#[test]
+fn one_try_on_a_sprayed_account_is_named_only_when_configured() {
+    let mut events = office(300, 8);
+    events.extend(botnet());
+    // Thirty sources that never log in, each trying one real account that the botnet
+    // has sprayed (user0..user299 are each tried by four of its sources), as its last
+    // round ends and the campaign is still open.
+    let probes: Vec<String> = (0..30).map(|s| format!("10.7.{s}.9")).collect();
+    for (s, src) in probes.iter().enumerate() {
+        let t = 13_000 + s as i64 * 20;
+        events.push(fail(t, src, &format!("user{}@example.org", s * 7)));
+    }
+    let named = |r: &Report| {
+        probes
+            .iter()
+            .filter(|p| attacker_kind(r, p).is_some())
+            .count()
+    };
+    assert_eq!(named(&run(&events)), 0, "off by default");
+    let config = EngineConfig {
+        probe_account_sources: 3,
+        ..EngineConfig::default()
+    };
+    let r = run_with(config, &events);
+    assert_eq!(named(&r), 30);
     assert_ne!(
         verdict(&r, "198.51.100.1").map(|s| s.verdict.as_str()),
         Some("attacker")
