@@ -3,12 +3,14 @@
 //! opens files, reads the clock and prints.
 
 mod analyze;
+mod audit;
 mod demo;
 mod eval;
 mod events;
 mod input;
 mod live;
 mod options;
+mod password;
 mod pipeline;
 mod simulate;
 
@@ -37,6 +39,8 @@ enum Command {
     Events(events::EventsArgs),
     Simulate(simulate::SimulateArgs),
     Eval(eval::EvalArgs),
+    Audit(audit::AuditArgs),
+    Password(password::PasswordArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Password(args) => password::run(&args),
     };
     match result {
         Ok(code) => code,
