@@ -1,7 +1,7 @@
 //! `portcullis audit`: weak, breached, shared and empty passwords in hash exports.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -266,7 +266,7 @@ fn summary(report: &Report) -> String {
             thousands(c.slow_hashes)
         ));
     }
-    if !io::stdout().is_terminal() && report.checks.revealed {
+    if report.checks.revealed {
         s.push_str("; the report contains passwords (--reveal)");
     }
     s
