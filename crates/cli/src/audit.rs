@@ -67,8 +67,9 @@ pub struct AuditArgs {
     words: Option<String>,
 
     /// Most guesses per salted hash (user-specific ones included).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    candidates: usize,
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    candidates: u32,
 
     /// Stop guessing after this long (`90s`, `10m`, `1h30m`); the report says how
     /// many hashes were not fully checked.
@@ -113,7 +114,7 @@ pub fn run(args: &AuditArgs) -> Result<ExitCode> {
     let year = i32::from(jiff::Zoned::now().year());
     let options = AuditOptions {
         candidates: CandidateOptions {
-            cap: args.candidates,
+            cap: args.candidates as usize,
             org: args.org.clone(),
             words,
             // Passwords set in the last few years, and next year's for those who

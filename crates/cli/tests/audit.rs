@@ -253,6 +253,9 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_eq!(err.lines().count(), 1, "{err}");
     let out = run(&["audit", "--time-budget", "soon", "x"]);
     assert_eq!(out.status.code(), Some(2));
+    // Zero guesses would report every salted hash as fully checked.
+    let out = run(&["audit", "--candidates", "0", "x"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
