@@ -3,6 +3,7 @@
 //! opens files, reads the clock and prints.
 
 mod analyze;
+mod audit;
 mod demo;
 mod eval;
 mod events;
@@ -10,6 +11,7 @@ mod input;
 mod live;
 mod merge;
 mod options;
+mod password;
 mod pipeline;
 mod simulate;
 
@@ -38,6 +40,8 @@ enum Command {
     Events(events::EventsArgs),
     Simulate(simulate::SimulateArgs),
     Eval(eval::EvalArgs),
+    Audit(audit::AuditArgs),
+    Password(password::PasswordArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Password(args) => password::run(&args),
     };
     match result {
         Ok(code) => code,
