@@ -3,6 +3,7 @@
 //! opens files, reads the clock and prints.
 
 mod analyze;
+mod breach;
 mod demo;
 mod eval;
 mod events;
@@ -37,6 +38,7 @@ enum Command {
     Events(events::EventsArgs),
     Simulate(simulate::SimulateArgs),
     Eval(eval::EvalArgs),
+    Breach(breach::BreachArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Breach(args) => breach::run(&args),
     };
     match result {
         Ok(code) => code,
