@@ -4,20 +4,20 @@
 //! the index file (see `format`).
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
 use xorf::{BinaryFuse8, BinaryFuse16, DmaSerializable};
 
 use crate::error::Error;
 use crate::format::{BitWriter, ENTRY_PADDING, FilterKind, HEADER_LEN, Header, MAX_HASHES};
 use crate::hash::HashKind;
-use crate::input::{Line, LineForm, Sniffed, parse_line, prefix_of_file_name, sniff};
+use crate::input::{LineForm, Sniffed, prefix_of_file_name, sniff};
+use crate::read::{Block, MAX_EXAMPLES, Parsed, Source, head, parse_block, read_sources};
 use crate::runs::{RECORD_BYTES, Record, Runs, sort_and_merge};
 
 /// How to build an index.
@@ -103,14 +103,6 @@ pub struct BuildReport {
     pub skipped_files: Vec<PathBuf>,
     /// Sorted runs spilled to disk (0 when everything fitted in memory).
     pub runs: usize,
-}
-
-const BLOCK_BYTES: usize = 4 << 20;
-const MAX_EXAMPLES: usize = 10;
-
-struct Source {
-    path: PathBuf,
-    form: LineForm,
 }
 
 /// Builds an index from `inputs` (files, gzip or plain, or folders of per-prefix
@@ -366,202 +358,6 @@ fn plan(inputs: &[PathBuf], options: &BuildOptions) -> Result<(Vec<Source>, Vec<
         })
         .collect();
     Ok((sources, skipped))
-}
-
-/// The first 64 KiB of a file, decompressed if it is gzip.
-fn head(path: &Path) -> Result<Vec<u8>, Error> {
-    let mut reader = open(path, &Arc::new(AtomicU64::new(0)))?;
-    let mut buf = vec![0u8; 64 << 10];
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-    buf.truncate(got);
-    Ok(buf)
-}
-
-/// Counts bytes read from the file itself, before decompression.
-struct Counting<R> {
-    inner: R,
-    counter: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.counter.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Opens a file; gzip is recognised by its magic bytes, not its name.
-fn open(path: &Path, counter: &Arc<AtomicU64>) -> Result<Box<dyn Read + Send>, Error> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match file.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| Error::io(path, e))?;
-    let counted = Counting {
-        inner: file,
-        counter: Arc::clone(counter),
-    };
-    if magic == [0x1f, 0x8b] {
-        Ok(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
-            256 << 10,
-            counted,
-        ))))
-    } else {
-        Ok(Box::new(counted))
-    }
-}
-
-/// Whole lines of one source.
-struct Block {
-    source: usize,
-    first_line: u64,
-    data: Vec<u8>,
-    /// Lines longer than a block, skipped whole while reading.
-    overlong: u64,
-}
-
-fn read_sources(
-    sources: &[Source],
-    counter: &Arc<AtomicU64>,
-    tx: &mpsc::SyncSender<Result<Block, Error>>,
-) {
-    for (i, source) in sources.iter().enumerate() {
-        if let Err(e) = read_source(i, source, counter, tx) {
-            let _ = tx.send(Err(e));
-            return;
-        }
-    }
-}
-
-fn read_source(
-    index: usize,
-    source: &Source,
-    counter: &Arc<AtomicU64>,
-    tx: &mpsc::SyncSender<Result<Block, Error>>,
-) -> Result<(), Error> {
-    let mut reader = open(&source.path, counter)?;
-    let mut buf = vec![0u8; BLOCK_BYTES];
-    let mut filled = 0;
-    let mut line = 1u64;
-    let mut skipping = false;
-    let mut overlong = 0;
-    loop {
-        let n = match reader.read(&mut buf[filled..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(&source.path, e)),
-        };
-        let eof = n == 0;
-        filled += n;
-        if skipping {
-            // Drop the rest of an overlong line, up to and including its newline.
-            match buf[..filled].iter().position(|&c| c == b'\n') {
-                Some(end) => {
-                    buf.copy_within(end + 1..filled, 0);
-                    filled -= end + 1;
-                    skipping = false;
-                    line += 1;
-                }
-                None => {
-                    filled = 0;
-                    if eof {
-                        break;
-                    }
-                    continue;
-                }
-            }
-        }
-        let cut = if eof {
-            filled
-        } else {
-            match buf[..filled].iter().rposition(|&c| c == b'\n') {
-                Some(end) => end + 1,
-                None if filled == buf.len() => {
-                    skipping = true;
-                    overlong += 1;
-                    filled = 0;
-                    continue;
-                }
-                None => continue,
-            }
-        };
-        if cut > 0 || overlong > 0 {
-            let data = buf[..cut].to_vec();
-            let lines = data.iter().filter(|&&c| c == b'\n').count() as u64;
-            let block = Block {
-                source: index,
-                first_line: line,
-                data,
-                overlong: std::mem::take(&mut overlong),
-            };
-            line += lines;
-            if tx.send(Ok(block)).is_err() {
-                return Ok(());
-            }
-            buf.copy_within(cut..filled, 0);
-            filled -= cut;
-        }
-        if eof {
-            break;
-        }
-    }
-    Ok(())
-}
-
-struct Parsed {
-    source: usize,
-    records: Vec<Record>,
-    lines: u64,
-    malformed: u64,
-    malformed_lines: Vec<u64>,
-    empty: u64,
-}
-
-fn parse_block(block: Block, sources: &[Source]) -> Parsed {
-    let form = sources[block.source].form;
-    let mut out = Parsed {
-        source: block.source,
-        records: Vec::with_capacity(block.data.len() / 40 + 1),
-        lines: block.overlong,
-        malformed: block.overlong,
-        malformed_lines: Vec::new(),
-        empty: 0,
-    };
-    let data = block.data.strip_suffix(b"\n").unwrap_or(&block.data);
-    if block.data.is_empty() {
-        return out;
-    }
-    for (i, text) in data.split(|&c| c == b'\n').enumerate() {
-        out.lines += 1;
-        match parse_line(text, form) {
-            Line::Record(hash, count) => out.records.push(Record { hash, count }),
-            Line::Empty => out.empty += 1,
-            Line::Malformed => {
-                out.malformed += 1;
-                if out.malformed_lines.len() < MAX_EXAMPLES {
-                    out.malformed_lines.push(block.first_line + i as u64);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The parameters of the index to write.

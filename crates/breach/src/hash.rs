@@ -72,8 +72,30 @@ impl fmt::Display for HashKind {
 
 /// A hash of either kind, zero-padded to 20 bytes so that both kinds sort and move as
 /// one fixed-size value. The kind is known from context (the index or the input).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Hash(pub [u8; 20]);
+
+impl Ord for Hash {
+    /// Byte order (the order of the hex text), compared as three big-endian words: the
+    /// builder sorts billions of hashes, and this is several times faster than `memcmp`.
+    fn cmp(&self, other: &Hash) -> std::cmp::Ordering {
+        let words = |h: &Hash| {
+            let b = &h.0;
+            (
+                u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                u64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+                u32::from_be_bytes([b[16], b[17], b[18], b[19]]),
+            )
+        };
+        words(self).cmp(&words(other))
+    }
+}
+
+impl PartialOrd for Hash {
+    fn partial_cmp(&self, other: &Hash) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Hash {
     /// A hash from its bytes (16 or 20 of them; shorter input is zero-padded, longer is
@@ -147,24 +169,43 @@ pub fn decode_hex(hex: &[u8], out: &mut [u8]) -> bool {
     if hex.len() != out.len() * 2 {
         return false;
     }
+    // Any invalid digit has the high bit set in the table: OR them all and test once.
+    let mut bad = 0u8;
     for (pair, o) in hex.chunks_exact(2).zip(out.iter_mut()) {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(h), Some(l)) => *o = (h << 4) | l,
-            _ => return false,
-        }
+        let h = HEX_VALUES[usize::from(pair[0])];
+        let l = HEX_VALUES[usize::from(pair[1])];
+        bad |= h | l;
+        *o = (h << 4) | (l & 15);
     }
-    true
+    bad & 0x80 == 0
 }
 
 /// The value of one hexadecimal digit.
+#[inline]
 pub fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+    match HEX_VALUES[usize::from(c)] {
+        0xFF => None,
+        v => Some(v),
     }
 }
+
+/// The value of each byte as a hex digit, 0xFF for the others: one load per digit
+/// instead of three range tests, which matters at two billion lines.
+const HEX_VALUES: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Upper-case hexadecimal digits of `bytes`.
 pub fn encode_hex_upper(bytes: &[u8]) -> String {
@@ -220,6 +261,36 @@ mod tests {
         assert_eq!(h.bits(0, 8), u64::from(h.0[0]));
         assert_eq!(h.bits(0, 64), h.top64());
         assert_eq!(h.bits(160, 8), 0);
+    }
+
+    #[test]
+    fn order_is_byte_order() {
+        let mut a = Hash([0; 20]);
+        let mut b = Hash([0; 20]);
+        for i in 0..20 {
+            a.0 = [0; 20];
+            b.0 = [0; 20];
+            a.0[i] = 1;
+            b.0[i] = 2;
+            assert!(a < b, "byte {i}");
+            b.0[i] = 0;
+            if i > 0 {
+                b.0[i - 1] = 1;
+                assert!(b > a, "byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_hex_digit() {
+        let mut out = [0u8; 1];
+        for c in 0..=255u8 {
+            let valid = c.is_ascii_hexdigit();
+            assert_eq!(decode_hex(&[c, b'0'], &mut out), valid, "{c}");
+            assert_eq!(decode_hex(&[b'0', c], &mut out), valid, "{c}");
+        }
+        assert!(decode_hex(b"aF", &mut out));
+        assert_eq!(out[0], 0xAF);
     }
 
     #[test]

@@ -25,8 +25,8 @@
 //! - `hash`: [`HashKind`], [`sha1`], [`ntlm`], hex text.
 //! - `input`: one line of input (`HASH:COUNT`, `SUFFIX:COUNT`, a password) and
 //!   sniffing which form a file is in.
-//! - `build`: reading inputs on one thread and parsing on all cores, the external sort
-//!   (`runs`), and writing the file.
+//! - `build`: the builder: planning the inputs, reading them (`read`: one reader
+//!   thread, parsing on every core), the external sort (`runs`), writing the file.
 //! - `format`: the file format (header, sections, bit-packed entries); `count`: the
 //!   one-byte count code.
 //! - `index`: [`Index`], the memory-mapped reader: lookups, range queries, checks.
@@ -42,6 +42,7 @@ mod hash;
 mod index;
 pub mod input;
 mod range;
+mod read;
 mod runs;
 
 pub use build::{BuildOptions, BuildReport, FILTER_BYTES_PER_HASH, MIN_MEMORY, Progress, build};
