@@ -93,10 +93,10 @@ pub struct BuildArgs {
     #[arg(long)]
     no_counts: bool,
 
-    /// Add a binary fuse filter in front of the index: 8 (about 1.13 bytes a hash,
-    /// false positives 1/256) or 16 (2.25 bytes, 1/65,536). Needs about 48 bytes of
-    /// memory a hash while building.
-    #[arg(long, value_name = "BITS", num_args = 0..=1, default_missing_value = "8", value_parser = ["8", "16"])]
+    /// Add a binary fuse filter in front of the index: `--filter` or `--filter=8`
+    /// (about 1.13 bytes a hash, false positives 1/256), `--filter=16` (2.25 bytes,
+    /// 1/65,536). Needs about 48 bytes of memory a hash while building.
+    #[arg(long, value_name = "BITS", num_args = 0..=1, require_equals = true, default_missing_value = "8", value_parser = ["8", "16"])]
     filter: Option<String>,
 
     /// Memory budget, e.g. 512M, 2G (K, M, G, T are powers of 1024).

@@ -190,7 +190,7 @@ fn build_reports_what_it_skipped() {
         .arg(&input)
         .arg("-o")
         .arg(dir.path().join("i.pcb"))
-        .args(["--no-counts", "--filter", "16"])
+        .args(["--no-counts", "--filter=16"])
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -208,6 +208,32 @@ fn build_reports_what_it_skipped() {
     let info = text(&run(&["breach", "info", dir.path().join("i.pcb").to_str().unwrap()]).stdout);
     assert!(info.contains("counts:         off"), "{info}");
     assert!(info.contains("filter:         binary-fuse-16"), "{info}");
+}
+
+/// `--filter` takes its width only with `=`, so it can stand before an input, as in
+/// the help's example.
+#[test]
+fn filter_flag_before_an_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = corpus(dir.path(), sha1_hex, "pwned.txt");
+    let out = dir.path().join("f.pcb");
+    let status = bin()
+        .args(["breach", "build", "--quiet", "--full", "--filter"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let info = text(&run(&["breach", "info", out.to_str().unwrap()]).stdout);
+    assert!(info.contains("filter:         binary-fuse-8"), "{info}");
+    assert!(info.contains("mode:           full"), "{info}");
+    let check = check_with_stdin(&out, b"hunter2\n");
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stdout).contains("seen 17043 times"),
+        "full counts are exact"
+    );
 }
 
 #[test]
