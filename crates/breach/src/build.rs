@@ -152,7 +152,11 @@ pub fn build(
     // Records in memory get a bit over half the budget; the rest covers blocks in
     // flight, the merge's buffers and the offset table.
     let capacity = usize::try_from(options.memory / 2 / RECORD_BYTES).unwrap_or(usize::MAX);
-    let mut buffer: Vec<Record> = Vec::new();
+    // Reserved once when the input will fill it (about 45 bytes a line uncompressed):
+    // growing a buffer of hundreds of MiB by doubling holds the old and the new copy
+    // at once.
+    let estimate = usize::try_from(total_bytes / 32).unwrap_or(usize::MAX);
+    let mut buffer: Vec<Record> = Vec::with_capacity(capacity.min(estimate).max(1024));
     let spill_dir = options.temp_dir.clone().unwrap_or_else(|| parent.clone());
     let mut runs = Runs::new(&spill_dir)?;
     let read_bytes = Arc::new(AtomicU64::new(0));
@@ -191,6 +195,15 @@ pub fn build(
                             .malformed_examples
                             .push((sources[p.source].path.clone(), line));
                     }
+                }
+                // Grow by doubling, but never past the budget: a plain doubling could
+                // reserve twice the budget's share just before a spill.
+                let needed = buffer.len() + p.records.len();
+                if needed > buffer.capacity() {
+                    let target = (buffer.capacity() * 2)
+                        .max(needed)
+                        .min(capacity.max(needed));
+                    buffer.reserve_exact(target - buffer.len());
                 }
                 buffer.extend_from_slice(&p.records);
                 if buffer.len() >= capacity {

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::input::{Line, LineForm, parse_line};
 use crate::runs::Record;
 
-const BLOCK_BYTES: usize = 4 << 20;
+const BLOCK_BYTES: usize = 1 << 20;
 /// Malformed line numbers kept for the report.
 pub const MAX_EXAMPLES: usize = 10;
 

@@ -162,6 +162,23 @@ fn plain_password_lists() {
     );
 }
 
+/// A line longer than a read block (1 MiB) is skipped whole and counted, and the lines
+/// around it are read as usual, with their line numbers.
+#[test]
+fn overlong_lines_are_skipped_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("{}:1\n", hex("before")).into_bytes();
+    text.extend(std::iter::repeat_n(b'A', 3 << 20));
+    text.extend_from_slice(format!("\nZZ\n{}:2\n", hex("after")).as_bytes());
+    let input = write(dir.path(), "long.txt", &text);
+    let (index, report) = build_index(&[input], dir.path(), &BuildOptions::default());
+    assert_eq!(index.lookup(&sha1(b"before")), Some(1));
+    assert_eq!(index.lookup(&sha1(b"after")), Some(2));
+    assert_eq!(report.malformed, 2, "the long line and ZZ");
+    assert_eq!(report.lines, 4);
+    assert_eq!(report.malformed_examples[0].1, 3, "ZZ is line 3");
+}
+
 #[test]
 fn mixed_kinds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
