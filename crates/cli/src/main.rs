@@ -4,6 +4,7 @@
 
 mod analyze;
 mod audit;
+mod breach;
 mod demo;
 mod eval;
 mod events;
@@ -42,6 +43,7 @@ enum Command {
     Eval(eval::EvalArgs),
     Audit(audit::AuditArgs),
     Password(password::PasswordArgs),
+    Breach(breach::BreachArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Password(args) => password::run(&args),
+        Command::Breach(args) => breach::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,231 @@
+//! `portcullis breach serve`: the Pwned Passwords range API over full indexes, so that
+//! existing clients can be pointed at a local server instead of the public one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use clap::Args;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use portcullis_breach::input::parse_prefix;
+use portcullis_breach::{HashKind, Index, range_body};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 1024;
+/// A client has this long to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection (keep-alive included) is closed after this long.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Bytes buffered for one request's head (method, path, headers).
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// Serve the Pwned Passwords range API (`GET /range/{prefix}`) from full indexes.
+///
+/// Answers as api.pwnedpasswords.com does: `SUFFIX:COUNT` lines separated by CRLF,
+/// upper-case suffixes, every valid five-digit prefix 200 (an empty body when nothing
+/// matches), `?mode=ntlm` from the NTLM index, the `Add-Padding: true` header pads
+/// the answer to 800–1,000 entries with random suffixes of count 0. An invalid prefix
+/// or mode is a 400 with the reason. Needs indexes built with `--full`. Prints
+/// `listening on http://ADDRESS` on standard output once it accepts connections.
+///
+/// Examples:
+///   portcullis breach serve --index pwned-full.pcb
+///   portcullis breach serve --index sha1.pcb --ntlm-index ntlm.pcb --listen 127.0.0.1:8642
+///   curl -H 'Add-Padding: true' http://127.0.0.1:8642/range/5BAA6
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// Full SHA-1 index (`breach build --full`).
+    #[arg(long, value_name = "INDEX")]
+    index: PathBuf,
+
+    /// Full NTLM index for `?mode=ntlm` (without one, such requests get 400).
+    #[arg(long, value_name = "INDEX")]
+    ntlm_index: Option<PathBuf>,
+
+    /// Address and port to listen on (port 0 picks a free one). Loopback unless you
+    /// say otherwise.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8642")]
+    listen: SocketAddr,
+}
+
+struct Indexes {
+    sha1: Index,
+    ntlm: Option<Index>,
+}
+
+pub fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let sha1 = open(&args.index, HashKind::Sha1, "--index")?;
+    let ntlm = args
+        .ntlm_index
+        .as_ref()
+        .map(|p| open(p, HashKind::Ntlm, "--ntlm-index"))
+        .transpose()?;
+    let indexes = Arc::new(Indexes { sha1, ntlm });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the server's runtime")?;
+    runtime.block_on(serve(indexes, args.listen))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(path: &PathBuf, kind: HashKind, option: &str) -> Result<Index> {
+    let index = Index::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if index.kind() != kind {
+        bail!(
+            "{option} {} holds {} hashes; it must hold {kind} hashes",
+            path.display(),
+            index.kind()
+        );
+    }
+    if !index.is_full() {
+        bail!(
+            "{option} {}: {}",
+            path.display(),
+            portcullis_breach::Error::NotFull
+        );
+    }
+    Ok(index)
+}
+
+async fn serve(indexes: Arc<Indexes>, listen: SocketAddr) -> Result<()> {
+    let app = Router::new()
+        .route("/range/{prefix}", get(range))
+        .fallback(not_found)
+        .with_state(indexes);
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{bound}")?;
+        out.flush()?;
+    }
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit.context("connection limit closed")?,
+            () = &mut shutdown => return Ok(()),
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of file descriptors or a connection reset before accept:
+                    // back off briefly rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_REQUEST_HEAD);
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeQuery {
+    mode: Option<String>,
+}
+
+async fn range(
+    State(indexes): State<Arc<Indexes>>,
+    Path(prefix): Path<String>,
+    Query(query): Query<RangeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(prefix) = parse_prefix(prefix.as_bytes()) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The hash prefix was not in a valid format: it must be 5 hexadecimal digits".into(),
+        );
+    };
+    let mode = query.mode.unwrap_or_default();
+    let index = match mode.to_ascii_lowercase().as_str() {
+        "" | "sha1" => &indexes.sha1,
+        "ntlm" => match &indexes.ntlm {
+            Some(index) => index,
+            None => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "This server has no NTLM index: start it with --ntlm-index".into(),
+                );
+            }
+        },
+        _ => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "The mode must be sha1 or ntlm".into(),
+            );
+        }
+    };
+    let padding = headers
+        .get("add-padding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let mut rng = rand::rng();
+    let rng: Option<&mut dyn rand::RngCore> = if padding { Some(&mut rng) } else { None };
+    match range_body(index, prefix, rng) {
+        Ok(body) => text(StatusCode::OK, body),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn not_found() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "Not found: this server answers GET /range/{5 hex digits}".into(),
+    )
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
