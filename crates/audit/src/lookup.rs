@@ -194,6 +194,22 @@ pub fn encode_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The memory-mapped breached-password index (`portcullis breach build`) answers for
+/// the kind of hash it holds, and knows nothing of the other.
+impl BreachLookup for portcullis_breach::Index {
+    fn sha1_count(&self, hash: &[u8; 20]) -> Option<u32> {
+        (self.kind() == portcullis_breach::HashKind::Sha1)
+            .then(|| self.lookup(hash))
+            .flatten()
+    }
+
+    fn ntlm_count(&self, hash: &[u8; 16]) -> Option<u32> {
+        (self.kind() == portcullis_breach::HashKind::Ntlm)
+            .then(|| self.lookup(hash))
+            .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

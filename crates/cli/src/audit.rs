@@ -58,6 +58,11 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     breached_list: Vec<String>,
 
+    /// A breached-password index (`portcullis breach build`, SHA-1 or NTLM; compact or
+    /// full). Repeatable: give one of each kind to check both NT and SHA-1 hashes.
+    #[arg(long, value_name = "INDEX")]
+    index: Vec<std::path::PathBuf>,
+
     /// The organisation's name: it and its usual mutations are guessed and banned.
     #[arg(long, value_name = "NAME")]
     org: Option<String>,
@@ -151,12 +156,20 @@ pub fn run(args: &AuditArgs) -> Result<ExitCode> {
     })
 }
 
-/// The breach lookups: `--breached-list` files now. The breached-password index
-/// (`--index PATH`, repeatable) joins this chain when its crate lands: its `Index`
-/// implements [`BreachLookup`] and is pushed here beside the lists.
+/// The breach lookups: the indexes and the in-memory lists.
 fn breach_lookup(args: &AuditArgs) -> Result<LookupChain> {
+    lookups(&args.index, &args.breached_list)
+}
+
+/// A chain of the breached-password indexes and lists given on the command line.
+pub fn lookups(indexes: &[std::path::PathBuf], lists: &[String]) -> Result<LookupChain> {
     let mut chain = LookupChain::new();
-    for path in &args.breached_list {
+    for path in indexes {
+        let index = portcullis_breach::Index::open(path)
+            .with_context(|| format!("cannot open the index {}", path.display()))?;
+        chain.push(Box::new(index));
+    }
+    for path in lists {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
         let mut list = HashSetLookup::new();
         list.add_list(&text);

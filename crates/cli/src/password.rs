@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use portcullis_audit::password::Reason;
-use portcullis_audit::{BreachLookup, HashSetLookup, LookupChain, Policy, Verdict, check_password};
+use portcullis_audit::{BreachLookup, Policy, Verdict, check_password};
 
 /// Password policy checks.
 #[derive(Debug, Args)]
@@ -62,6 +62,10 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     breached_list: Vec<String>,
 
+    /// A breached-password index (`portcullis breach build`). Repeatable.
+    #[arg(long, value_name = "INDEX")]
+    index: Vec<std::path::PathBuf>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -91,13 +95,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
             policy.min_length_single_factor = n;
         }
     }
-    let mut chain = LookupChain::new();
-    for path in &args.breached_list {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        let mut list = HashSetLookup::new();
-        list.add_list(&text);
-        chain.push(Box::new(list));
-    }
+    let chain = crate::audit::lookups(&args.index, &args.breached_list)?;
     let lookup: Option<&dyn BreachLookup> = if chain.is_empty() { None } else { Some(&chain) };
     let org: Vec<String> = args.org.iter().cloned().collect();
     let context = portcullis_audit::Context {

@@ -552,3 +552,148 @@ fn real_hibp_client_against_serve() {
     let bad = answers["badPrefix"].as_str().expect("an error message");
     assert!(bad.contains("not in a valid format"), "{bad}");
 }
+
+/// One HTTP/1.1 POST of a JSON body over a fresh connection: status line and body.
+fn post_json(base: &str, path: &str, body: &[u8]) -> (String, Vec<u8>) {
+    let addr = base.strip_prefix("http://").expect("http base");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send");
+    // A server may answer (413) before reading all of an oversized body.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let status = String::from_utf8_lossy(&response[..split])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    (status, response[split + 4..].to_vec())
+}
+
+/// The index is the breached list of `audit`, `password check` and the server's
+/// `POST /v1/password/check`.
+#[test]
+fn audit_password_check_and_the_check_endpoint_use_the_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nt_input = corpus(dir.path(), ntlm_hex, "nt.txt");
+    let nt_index = build(dir.path(), &nt_input, "nt.pcb", &["--full"]);
+    let sha_input = corpus(dir.path(), sha1_hex, "sha.txt");
+    let sha_index = build(dir.path(), &sha_input, "sha.pcb", &["--full"]);
+
+    // A pwdump export: one account on a breached password, one on a clean one.
+    let export = dir.path().join("export.txt");
+    std::fs::write(
+        &export,
+        format!(
+            "alice:1001:aad3b435b51404eeaad3b435b51404ee:{}:::\nbob:1002:aad3b435b51404eeaad3b435b51404ee:{}:::\n",
+            ntlm_hex("hunter2").to_lowercase(),
+            ntlm_hex(CLEAN[0]).to_lowercase()
+        ),
+    )
+    .expect("write export");
+    let out = bin()
+        .args(["audit", "--quiet", "--format", "json", "--candidates", "1"])
+        .arg("--index")
+        .arg(&nt_index)
+        .arg(&export)
+        .output()
+        .expect("run audit");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let accounts = report["accounts"].as_array().expect("accounts");
+    let alice = accounts
+        .iter()
+        .find(|a| a["user"] == "alice")
+        .expect("alice is reported");
+    let breached = alice["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["kind"] == "breached")
+        .expect("alice's password is breached");
+    assert_eq!(breached["count"], 17_043);
+    assert!(
+        accounts.iter().all(|a| a["user"] != "bob"),
+        "bob's password is in no breach: {accounts:?}"
+    );
+
+    // `password check`: the index's count is in the verdict.
+    let mut child = bin()
+        .args(["password", "check", "--format", "json", "--index"])
+        .arg(&sha_index)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run password check");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"correct horse battery staple\n")
+        .expect("send the password");
+    let out = child.wait_with_output().expect("verdict");
+    assert_eq!(out.status.code(), Some(1));
+    let verdict: Value = serde_json::from_slice(&out.stdout).expect("JSON verdict");
+    assert!(
+        verdict["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|r| r["code"] == "breached" && r["count"] == 3),
+        "{verdict}"
+    );
+
+    // The same check over HTTP, with both indexes loaded.
+    let server = serve(&[&sha_index, &nt_index]);
+    let (status, body) = post_json(
+        &server.base,
+        "/v1/password/check",
+        br#"{"password": "correct horse battery staple", "username": "j.smith"}"#,
+    );
+    assert!(status.contains(" 200 "), "{status}");
+    let verdict: Value = serde_json::from_slice(&body).expect("JSON verdict");
+    assert_eq!(verdict["accepted"], false);
+    assert!(
+        verdict["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|r| r["code"] == "breached" && r["count"] == 3),
+        "{verdict}"
+    );
+    let clean = format!(r#"{{"password": "{}", "mfa": true}}"#, CLEAN[0]);
+    let (status, body) = post_json(&server.base, "/v1/password/check", clean.as_bytes());
+    assert!(status.contains(" 200 "), "{status}");
+    let verdict: Value = serde_json::from_slice(&body).expect("JSON verdict");
+    assert_eq!(verdict["accepted"], true, "{verdict}");
+    assert!(!String::from_utf8_lossy(&body).contains(CLEAN[0]));
+
+    // Malformed and oversized bodies are refused with a 4xx, and the server goes on.
+    let (status, _) = post_json(&server.base, "/v1/password/check", b"{\"pass");
+    assert!(
+        status.contains(" 400 ") || status.contains(" 422 "),
+        "{status}"
+    );
+    let (status, _) = post_json(&server.base, "/v1/password/check", b"{\"username\": \"x\"}");
+    assert!(status.contains(" 422 "), "{status}");
+    let big = format!(r#"{{"password": "{}"}}"#, "x".repeat(64 * 1024));
+    let (status, _) = post_json(&server.base, "/v1/password/check", big.as_bytes());
+    assert!(status.contains(" 413 "), "{status}");
+    let (status, _) = post_json(
+        &server.base,
+        "/v1/password/check",
+        br#"{"password": "correct horse battery staple"}"#,
+    );
+    assert!(status.contains(" 200 "), "{status}");
+}

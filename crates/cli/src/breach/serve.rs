@@ -8,14 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use axum::Json;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use clap::Args;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use portcullis_audit::{BreachLookup, CheckRequest, Policy};
 use portcullis_breach::input::parse_prefix;
 use portcullis_breach::{HashKind, Index, range_body};
 use serde::Deserialize;
@@ -30,8 +33,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// Bytes buffered for one request's head (method, path, headers).
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Largest body of a password check (a password is at most 256 characters).
+const MAX_CHECK_BODY: usize = 16 * 1024;
 
-/// Serve the Pwned Passwords range API (`GET /range/{prefix}`) from full indexes.
+/// Serve the Pwned Passwords range API (`GET /range/{prefix}`) from full indexes, and
+/// the password-change check (`POST /v1/password/check`).
 ///
 /// Answers as api.pwnedpasswords.com does: `SUFFIX:COUNT` lines separated by CRLF,
 /// upper-case suffixes, every valid five-digit prefix 200 (an empty body when nothing
@@ -39,6 +45,10 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// the answer to 800–1,000 entries with random suffixes of count 0. An invalid prefix
 /// or mode is a 400 with the reason. Needs indexes built with `--full`. Prints
 /// `listening on http://ADDRESS` on standard output once it accepts connections.
+///
+/// `POST /v1/password/check` takes `{"password": "...", "username": "...", "service":
+/// "...", "mfa": false}` and answers the NIST SP 800-63B verdict of `portcullis password
+/// check --format json`, with the indexes as the breached list (docs/audit.md).
 ///
 /// Examples:
 ///   portcullis breach serve --index pwned-full.pcb
@@ -59,11 +69,29 @@ pub struct ServeArgs {
     /// say otherwise.
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8642")]
     listen: SocketAddr,
+
+    /// Organisation words banned in new passwords (its name, products, places), for
+    /// `/v1/password/check`. Repeatable.
+    #[arg(long, value_name = "WORD")]
+    org: Vec<String>,
 }
 
 struct Indexes {
     sha1: Index,
     ntlm: Option<Index>,
+    /// Organisation words for password checks.
+    org: Vec<String>,
+}
+
+/// Password checks consult whichever indexes are loaded.
+impl BreachLookup for Indexes {
+    fn sha1_count(&self, hash: &[u8; 20]) -> Option<u32> {
+        self.sha1.sha1_count(hash)
+    }
+
+    fn ntlm_count(&self, hash: &[u8; 16]) -> Option<u32> {
+        self.ntlm.as_ref().and_then(|i| i.ntlm_count(hash))
+    }
 }
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
@@ -73,7 +101,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .as_ref()
         .map(|p| open(p, HashKind::Ntlm, "--ntlm-index"))
         .transpose()?;
-    let indexes = Arc::new(Indexes { sha1, ntlm });
+    let indexes = Arc::new(Indexes {
+        sha1,
+        ntlm,
+        org: args.org.clone(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -105,6 +137,10 @@ fn open(path: &PathBuf, kind: HashKind, option: &str) -> Result<Index> {
 async fn serve(indexes: Arc<Indexes>, listen: SocketAddr) -> Result<()> {
     let app = Router::new()
         .route("/range/{prefix}", get(range))
+        .route(
+            "/v1/password/check",
+            post(password_check).layer(DefaultBodyLimit::max(MAX_CHECK_BODY)),
+        )
         .fallback(not_found)
         .with_state(indexes);
     let listener = TcpListener::bind(listen)
@@ -165,6 +201,23 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `POST /v1/password/check`. zxcvbn's estimate takes a few milliseconds, so it runs
+/// off the connection tasks. A body that is not the documented JSON gets axum's 4xx
+/// with the reason.
+async fn password_check(
+    State(indexes): State<Arc<Indexes>>,
+    Json(request): Json<CheckRequest>,
+) -> Response {
+    let checked = tokio::task::spawn_blocking(move || {
+        request.check(&indexes.org, &Policy::default(), Some(indexes.as_ref()))
+    })
+    .await;
+    match checked {
+        Ok(verdict) => Json(verdict).into_response(),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the check failed".into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
