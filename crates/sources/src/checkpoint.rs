@@ -275,7 +275,11 @@ mod tests {
     fn a_foreign_file_is_a_format_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cp.json");
-        for junk in [&b"not json"[..], b"{\"version\":9,\"files\":[]}", b"\xff\x00"] {
+        for junk in [
+            &b"not json"[..],
+            b"{\"version\":9,\"files\":[]}",
+            b"\xff\x00",
+        ] {
             fs::write(&path, junk).unwrap();
             assert!(matches!(load(&path), Err(CheckpointError::Format { .. })));
         }

@@ -313,11 +313,7 @@ impl Tailer {
         // Older files first, so that a rotated file's last lines come before its
         // successor's first ones.
         found.retain(|(_, m)| {
-            m.len() > 0
-                && !self
-                    .entries
-                    .iter()
-                    .any(|e| e.dev_ino == (m.dev(), m.ino()))
+            m.len() > 0 && !self.entries.iter().any(|e| e.dev_ino == (m.dev(), m.ino()))
         });
         found.sort_by_key(|(p, m)| (m.mtime(), m.mtime_nsec(), p.clone()));
         let fresh = std::mem::replace(&mut self.fresh_start, false);

@@ -145,8 +145,7 @@ async fn run(
                 let end = match child.stdout.take() {
                     Some(out) => {
                         let before = counters.lines.load(Ordering::Relaxed);
-                        let end =
-                            read(out, &config, &tx, &counters, &mut cursor, &mut stop).await;
+                        let end = read(out, &config, &tx, &counters, &mut cursor, &mut stop).await;
                         passed_on = counters.lines.load(Ordering::Relaxed) > before;
                         end
                     }

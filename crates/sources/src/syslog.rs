@@ -342,13 +342,7 @@ impl SyslogReceiver {
             };
             let listener = TcpListener::bind(addr).await.map_err(bind)?;
             tcp_addr = Some(listener.local_addr().map_err(bind)?);
-            tasks.spawn(serve_tcp(
-                listener,
-                config,
-                tx,
-                Arc::clone(&counters),
-                stop,
-            ));
+            tasks.spawn(serve_tcp(listener, config, tx, Arc::clone(&counters), stop));
         }
         Ok(Self {
             udp_addr,
@@ -540,7 +534,11 @@ mod tests {
         let stream = b"12 <34>1 - - x\n<13>Feb 25 14:34:10 h sshd: y\n";
         let whole = frames(100, &[stream]);
         for cut in 0..stream.len() {
-            assert_eq!(frames(100, &[&stream[..cut], &stream[cut..]]), whole, "{cut}");
+            assert_eq!(
+                frames(100, &[&stream[..cut], &stream[cut..]]),
+                whole,
+                "{cut}"
+            );
         }
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(frames(100, &bytes), whole);

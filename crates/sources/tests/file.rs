@@ -52,7 +52,10 @@ fn lines(prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
 }
 
 fn write_lines(path: &Path, ls: &[String]) {
-    append(path, &ls.iter().map(|l| format!("{l}\n")).collect::<String>());
+    append(
+        path,
+        &ls.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    );
 }
 
 #[test]

@@ -78,7 +78,12 @@ async fn records_arrive_the_program_restarts_after_the_cursor_and_is_killed() {
         ]
     );
     let counters = std::sync::Arc::clone(source.counters());
-    assert_eq!(counters.oversized.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        counters
+            .oversized
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 
     // The envelope reads journald JSON: three sshd failures for three users.
     let mut parser = LogParser::new(ParseConfig::default());
@@ -89,9 +94,13 @@ async fn records_arrive_the_program_restarts_after_the_cursor_and_is_killed() {
     parser.finish(&mut events);
     let users: Vec<_> = events.iter().filter_map(|e| e.user.clone()).collect();
     assert_eq!(users, ["alice", "bob", "carol"]);
-    assert!(events.iter().all(|e| e.outcome == Outcome::Failure(Reason::BadPassword)
-        && e.host.as_deref() == Some("mail01")
-        && e.time.is_some()));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.outcome == Outcome::Failure(Reason::BadPassword)
+                && e.host.as_deref() == Some("mail01")
+                && e.time.is_some())
+    );
 
     let pid = fs::read_to_string(dir.path().join("pid")).unwrap();
     let proc_dir = format!("/proc/{}", pid.trim());
@@ -115,7 +124,11 @@ async fn a_missing_program_is_counted_and_retried_not_fatal() {
     let source = JournaldSource::start(config, tx);
     let counters = std::sync::Arc::clone(source.counters());
     tokio::time::timeout(GUARD, async {
-        while counters.start_errors.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        while counters
+            .start_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 3
+        {
             tokio::task::yield_now().await;
         }
     })

@@ -53,8 +53,7 @@ async fn reaches(counter: &AtomicU64, n: u64) {
 }
 
 const SSHD_5424: &str = "<38>1 2017-06-23T09:14:05+01:00 mail01 sshd 31602 - - Failed password for j.smith from 203.0.113.7 port 51234 ssh2";
-const SSHD_3164: &str =
-    "<38>Jun 23 09:14:06 mail01 sshd[31603]: Failed password for root from 198.51.100.9 port 40000 ssh2";
+const SSHD_3164: &str = "<38>Jun 23 09:14:06 mail01 sshd[31603]: Failed password for root from 198.51.100.9 port 40000 ssh2";
 
 #[tokio::test]
 async fn udp_datagrams_arrive_with_their_peer_and_parse_as_logins() {
@@ -92,8 +91,18 @@ async fn udp_datagrams_arrive_with_their_peer_and_parse_as_logins() {
     assert_eq!(
         got,
         [
-            (Outcome::Failure(Reason::BadPassword), "j.smith".into(), "203.0.113.7".into(), "mail01".into()),
-            (Outcome::Failure(Reason::BadPassword), "root".into(), "198.51.100.9".into(), "mail01".into()),
+            (
+                Outcome::Failure(Reason::BadPassword),
+                "j.smith".into(),
+                "203.0.113.7".into(),
+                "mail01".into()
+            ),
+            (
+                Outcome::Failure(Reason::BadPassword),
+                "root".into(),
+                "198.51.100.9".into(),
+                "mail01".into()
+            ),
         ]
     );
     rx_server.shutdown().await;
@@ -129,7 +138,9 @@ async fn tcp_octet_counted_and_newline_framed_messages_on_separate_connections()
 #[tokio::test]
 async fn a_message_split_across_segments_arrives_whole() {
     let (server, mut rx) = start(SyslogConfig::default(), 16).await;
-    let mut c = TcpStream::connect(server.tcp_addr().unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(server.tcp_addr().unwrap())
+        .await
+        .unwrap();
     c.set_nodelay(true).unwrap();
     let framed = format!("{} {SSHD_5424}{SSHD_3164}\n", SSHD_5424.len());
     for piece in framed.as_bytes().chunks(7) {
@@ -149,7 +160,9 @@ async fn oversized_messages_are_counted_and_skipped() {
         ..SyslogConfig::default()
     };
     let (server, mut rx) = start(config, 16).await;
-    let mut c = TcpStream::connect(server.tcp_addr().unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(server.tcp_addr().unwrap())
+        .await
+        .unwrap();
     let long = "x".repeat(100);
     c.write_all(format!("<1>{long}\n100 {long}<2>fits\n").as_bytes())
         .await
@@ -178,9 +191,17 @@ async fn connections_over_the_cap_are_closed_and_counted() {
     let mut second = TcpStream::connect(to).await.unwrap();
     let mut buf = [0; 8];
     // Closed by the server: end of stream (or a reset), never data.
-    let r = tokio::time::timeout(GUARD, second.read(&mut buf)).await.unwrap();
+    let r = tokio::time::timeout(GUARD, second.read(&mut buf))
+        .await
+        .unwrap();
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
-    assert_eq!(server.counters().connections_refused.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        server
+            .counters()
+            .connections_refused
+            .load(Ordering::Relaxed),
+        1
+    );
     // The first connection is unaffected.
     first.write_all(b"<1>again\n").await.unwrap();
     assert_eq!(next_text(&mut rx).await, "<1>again");
@@ -194,7 +215,9 @@ async fn a_full_channel_drops_datagrams_and_holds_back_tcp() {
     let udp = UdpSocket::bind(loopback()).await.unwrap();
     let to = server.udp_addr().unwrap();
     for i in 0..10 {
-        udp.send_to(format!("<1>udp {i}").as_bytes(), to).await.unwrap();
+        udp.send_to(format!("<1>udp {i}").as_bytes(), to)
+            .await
+            .unwrap();
     }
     // Nobody reads: two fit, the rest are dropped (UDP cannot wait).
     reaches(&counters.udp_dropped, 8).await;
@@ -203,7 +226,9 @@ async fn a_full_channel_drops_datagrams_and_holds_back_tcp() {
     assert_eq!(next_text(&mut rx).await, "<1>udp 1");
 
     // TCP waits instead: all of them arrive, in order, through a channel of two.
-    let mut c = TcpStream::connect(server.tcp_addr().unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(server.tcp_addr().unwrap())
+        .await
+        .unwrap();
     let text: String = (0..50).map(|i| format!("<1>tcp {i}\n")).collect();
     c.write_all(text.as_bytes()).await.unwrap();
     for i in 0..50 {
@@ -220,7 +245,9 @@ async fn idle_connections_are_closed() {
         ..SyslogConfig::default()
     };
     let (server, _rx) = start(config, 4).await;
-    let mut c = TcpStream::connect(server.tcp_addr().unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(server.tcp_addr().unwrap())
+        .await
+        .unwrap();
     let mut buf = [0; 8];
     // Paused time jumps to the idle deadline once everything waits.
     let r = c.read(&mut buf).await;
