@@ -426,7 +426,12 @@ async fn serve_tcp(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             r = listener.accept() => match r {
                 Ok(r) => r,
-                Err(_) => { bump(&counters.io_errors); continue; }
+                Err(_) => {
+                    // Out of descriptors, most likely: pause rather than spin.
+                    bump(&counters.io_errors);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             },
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
