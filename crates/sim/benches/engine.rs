@@ -3,7 +3,8 @@
 //! `cargo bench -p portcullis-sim --bench engine` simulates the `westminster` scenario
 //! in memory (seed 1), turns its attempts into events as the parsers would have, and
 //! measures `Engine::observe` over all of them plus `finish` and `report`
-//! (Throughput::Elements = events). Target: ≥ 3 M events/s.
+//! (Throughput::Elements = events), with the binary's allocator (mimalloc). Target:
+//! ≥ 3 M events/s.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -14,6 +15,10 @@ use portcullis_core::engine::{Engine, EngineConfig};
 use portcullis_core::report::Input;
 use portcullis_core::{Event, EventTime};
 use portcullis_sim::{Options, Scenario, Simulation};
+
+/// The allocator the `portcullis` binary runs the engine with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn events() -> Vec<Event> {
     let sim = Simulation::new(
