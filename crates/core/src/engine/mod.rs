@@ -31,6 +31,7 @@
 
 mod config;
 mod report;
+mod site;
 mod state;
 
 use std::collections::VecDeque;
@@ -46,6 +47,7 @@ pub use config::EngineConfig;
 
 use crate::event::{Event, Outcome, Reason};
 use jiff::tz::Offset;
+use site::{Cusum, SiteWatch};
 use state::{AccountState, Pending, PendingKey, PrefixState, SourceState, Verdict};
 
 /// The kinds of attack, as the report contract names them.
@@ -90,121 +92,6 @@ struct Campaign {
     names_tried: HashSet<u32>,
     /// Suspicious failures of members.
     attempts: u64,
-}
-
-/// A CUSUM over per-bucket counts of distinct names (accounts, or unknown names) with
-/// suspicious failures from sources that never logged in, against a baseline learned
-/// outside campaigns. Names, not sources: a campaign that matters to the site-wide
-/// detectors is one that tries many accounts (a spray, stuffing); one account hammered
-/// or slowly guessed at is judged per source and per account.
-#[derive(Debug, Clone, Default)]
-struct Cusum {
-    /// Bucket width, seconds.
-    width: i64,
-    bucket: i64,
-    /// The first second of the bucket after the current one: nothing to close before.
-    next: i64,
-    seen: HashSet<u64>,
-    /// Names counted per source in this bucket.
-    sources: HashMap<IpAddr, u8>,
-    baseline: f64,
-    sum: f64,
-    quiet: i64,
-    allowance: f64,
-    threshold: f64,
-    /// Buckets of quiet that end a campaign this detector opened.
-    quiet_limit: i64,
-    /// Weight of a new bucket in the baseline (an EWMA).
-    learn: f64,
-}
-
-impl Cusum {
-    fn new(width: i64, allowance: f64, threshold: f64, quiet_limit: i64, learn: f64) -> Self {
-        Self {
-            width,
-            allowance,
-            threshold,
-            quiet_limit,
-            learn,
-            ..Default::default()
-        }
-    }
-
-    /// Closes buckets up to `t`; returns true when a campaign has been quiet long
-    /// enough to end.
-    #[inline]
-    fn roll(&mut self, t: i64, in_campaign: bool) -> bool {
-        // Called for every event; a bucket closes once a minute or so.
-        t >= self.next && self.close_buckets(t, in_campaign)
-    }
-
-    #[inline(never)]
-    fn close_buckets(&mut self, t: i64, in_campaign: bool) -> bool {
-        let bucket = t.div_euclid(self.width);
-        if self.bucket == 0 {
-            self.bucket = bucket;
-        }
-        let mut ended = false;
-        while self.bucket < bucket {
-            let x = self.seen.len() as f64;
-            self.seen.clear();
-            self.sources.clear();
-            let k = self.baseline + self.allowance;
-            self.sum = (self.sum + x - k).max(0.0);
-            if in_campaign && !ended {
-                self.quiet = if x <= k { self.quiet + 1 } else { 0 };
-                if self.quiet >= self.quiet_limit {
-                    ended = true;
-                    self.sum = 0.0;
-                    self.quiet = 0;
-                }
-            } else if !in_campaign {
-                // The baseline learns only outside campaigns, and a burst moves it no
-                // more than a bucket at the alarm's edge would.
-                let x = x.min(self.baseline + self.allowance);
-                self.baseline += (x - self.baseline) * self.learn;
-            }
-            self.bucket += 1;
-            // A long silence: jump ahead.
-            if bucket - self.bucket > 1000 {
-                self.bucket = bucket;
-            }
-        }
-        self.next = (self.bucket + 1).saturating_mul(self.width);
-        ended
-    }
-
-    /// Counts a name tried by `source` in the current bucket; true if the sum crosses
-    /// the threshold with at least three sources behind it. A source counts for at most
-    /// two names a bucket: one loud source is judged on its own, and a distributed
-    /// campaign is many sources trying a little each.
-    fn add(&mut self, name: u64, source: IpAddr) -> bool {
-        let n = self.sources.entry(source).or_insert(0);
-        if *n >= 2 {
-            return false;
-        }
-        let fresh = self.seen.insert(name);
-        if fresh {
-            *n += 1;
-        }
-        fresh
-            && self.sources.len() >= 3
-            && self.sum + self.seen.len() as f64 - (self.baseline + self.allowance)
-                >= self.threshold
-    }
-}
-
-/// The site-wide detectors: a fast one (per minute) for loud campaigns and a slow one
-/// (per hour) for stealthy ones whose sources each try once in a while.
-#[derive(Debug, Clone, Default)]
-struct SiteWatch {
-    fast: Cusum,
-    slow: Cusum,
-    campaign: Option<usize>,
-    /// The open campaign was opened by the slow detector.
-    slow_open: bool,
-    /// Recent suspicious (time, source), for enrolling a campaign's early members.
-    recent: VecDeque<(i64, IpAddr)>,
 }
 
 /// Counts of what the engine did, for the report and for memory accounting.

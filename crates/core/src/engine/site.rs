@@ -1,0 +1,130 @@
+//! The site-wide detectors: CUSUMs over the number of distinct names failing from
+//! sources with no history, per minute and per hour, against a learned baseline (in the
+//! spirit of Javed & Paxson, CCS 2013). They open distributed campaigns; the engine
+//! attributes the participants.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use foldhash::{HashMap, HashSet};
+
+/// A CUSUM over per-bucket counts of distinct names (accounts, or unknown names) with
+/// suspicious failures from sources that never logged in, against a baseline learned
+/// outside campaigns. Names, not sources: a campaign that matters to the site-wide
+/// detectors is one that tries many accounts (a spray, stuffing); one account hammered
+/// or slowly guessed at is judged per source and per account.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Cusum {
+    /// Bucket width, seconds.
+    pub(super) width: i64,
+    pub(super) bucket: i64,
+    /// The first second of the bucket after the current one: nothing to close before.
+    pub(super) next: i64,
+    pub(super) seen: HashSet<u64>,
+    /// Names counted per source in this bucket.
+    pub(super) sources: HashMap<IpAddr, u8>,
+    pub(super) baseline: f64,
+    pub(super) sum: f64,
+    pub(super) quiet: i64,
+    pub(super) allowance: f64,
+    pub(super) threshold: f64,
+    /// Buckets of quiet that end a campaign this detector opened.
+    pub(super) quiet_limit: i64,
+    /// Weight of a new bucket in the baseline (an EWMA).
+    pub(super) learn: f64,
+}
+
+impl Cusum {
+    pub(super) fn new(
+        width: i64,
+        allowance: f64,
+        threshold: f64,
+        quiet_limit: i64,
+        learn: f64,
+    ) -> Self {
+        Self {
+            width,
+            allowance,
+            threshold,
+            quiet_limit,
+            learn,
+            ..Default::default()
+        }
+    }
+
+    /// Closes buckets up to `t`; returns true when a campaign has been quiet long
+    /// enough to end.
+    #[inline]
+    pub(super) fn roll(&mut self, t: i64, in_campaign: bool) -> bool {
+        // Called for every event; a bucket closes once a minute or so.
+        t >= self.next && self.close_buckets(t, in_campaign)
+    }
+
+    #[inline(never)]
+    fn close_buckets(&mut self, t: i64, in_campaign: bool) -> bool {
+        let bucket = t.div_euclid(self.width);
+        if self.bucket == 0 {
+            self.bucket = bucket;
+        }
+        let mut ended = false;
+        while self.bucket < bucket {
+            let x = self.seen.len() as f64;
+            self.seen.clear();
+            self.sources.clear();
+            let k = self.baseline + self.allowance;
+            self.sum = (self.sum + x - k).max(0.0);
+            if in_campaign && !ended {
+                self.quiet = if x <= k { self.quiet + 1 } else { 0 };
+                if self.quiet >= self.quiet_limit {
+                    ended = true;
+                    self.sum = 0.0;
+                    self.quiet = 0;
+                }
+            } else if !in_campaign {
+                // The baseline learns only outside campaigns, and a burst moves it no
+                // more than a bucket at the alarm's edge would.
+                let x = x.min(self.baseline + self.allowance);
+                self.baseline += (x - self.baseline) * self.learn;
+            }
+            self.bucket += 1;
+            // A long silence: jump ahead.
+            if bucket - self.bucket > 1000 {
+                self.bucket = bucket;
+            }
+        }
+        self.next = (self.bucket + 1).saturating_mul(self.width);
+        ended
+    }
+
+    /// Counts a name tried by `source` in the current bucket; true if the sum crosses
+    /// the threshold with at least three sources behind it. A source counts for at most
+    /// two names a bucket: one loud source is judged on its own, and a distributed
+    /// campaign is many sources trying a little each.
+    pub(super) fn add(&mut self, name: u64, source: IpAddr) -> bool {
+        let n = self.sources.entry(source).or_insert(0);
+        if *n >= 2 {
+            return false;
+        }
+        let fresh = self.seen.insert(name);
+        if fresh {
+            *n += 1;
+        }
+        fresh
+            && self.sources.len() >= 3
+            && self.sum + self.seen.len() as f64 - (self.baseline + self.allowance)
+                >= self.threshold
+    }
+}
+
+/// The site-wide detectors: a fast one (per minute) for loud campaigns and a slow one
+/// (per hour) for stealthy ones whose sources each try once in a while.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SiteWatch {
+    pub(super) fast: Cusum,
+    pub(super) slow: Cusum,
+    pub(super) campaign: Option<usize>,
+    /// The open campaign was opened by the slow detector.
+    pub(super) slow_open: bool,
+    /// Recent suspicious (time, source), for enrolling a campaign's early members.
+    pub(super) recent: VecDeque<(i64, IpAddr)>,
+}
