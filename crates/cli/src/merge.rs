@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::mpsc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use portcullis_core::Event;
 use portcullis_parse::{Prefilter, Stats};
 
@@ -71,6 +71,14 @@ pub fn in_time_order(
 ) -> Result<(Stats, MergeStats)> {
     let time_zone = read.time_zone()?;
     let accounts = read.account_rules()?;
+    // Every file is read at once: one that cannot be opened must stop the run before
+    // the others are read to their end.
+    for name in files.iter().filter(|n| n.as_str() != "-") {
+        let meta = std::fs::metadata(name).with_context(|| format!("cannot open {name}"))?;
+        if meta.is_dir() {
+            anyhow::bail!("{name} is a directory");
+        }
+    }
     let per_file = (limits.max_buffered / files.len().max(1)).max(MIN_PER_FILE);
     let progress = input::progress(files, quiet);
     let result = std::thread::scope(|scope| {

@@ -973,6 +973,12 @@ fn analyze_merges_rotated_files_in_time_order() {
         assert_eq!(merged[key], whole[key], "{key} differ");
     }
     assert!(whole["campaigns"].as_array().is_some_and(|c| !c.is_empty()));
+    // A missing file stops the run before any report.
+    let missing = dir.path().join("mail.log.3.gz");
+    let out = run(&["analyze", "-q", &newest, missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("mail.log.3.gz"), "{}", stderr(&out));
 }
 
 #[test]
