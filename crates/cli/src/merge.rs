@@ -104,7 +104,7 @@ pub fn in_time_order(
                         out.len() < BATCH_EVENTS || event_tx.send(std::mem::take(&mut out)).is_ok()
                     })?;
                 reorder.flush(&mut out);
-                // The merge may have stopped on another file's error; nothing to do then.
+                // The merge reads every stream to its end; a failed send has no one to tell.
                 let _ = event_tx.send(out);
                 Ok::<_, anyhow::Error>((stats, reorder.late))
             }));
