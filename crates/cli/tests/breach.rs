@@ -12,31 +12,15 @@ use std::time::Duration;
 use portcullis_breach::{encode_hex_upper, ntlm, sha1};
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-}
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run portcullis")
-}
+use common::{bin, run};
 
 /// Runs `breach check` with `stdin` as standard input.
 fn check_with_stdin(index: &Path, stdin: &[u8]) -> Output {
-    let mut child = bin()
-        .args(["breach", "check", "--index"])
-        .arg(index)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run portcullis");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
+    let mut cmd = bin();
+    cmd.args(["breach", "check", "--index"]).arg(index);
+    common::with_stdin(cmd, stdin)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -629,20 +613,10 @@ fn audit_password_check_and_the_check_endpoint_use_the_index() {
     );
 
     // `password check`: the index's count is in the verdict.
-    let mut child = bin()
-        .args(["password", "check", "--format", "json", "--index"])
-        .arg(&sha_index)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run password check");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse battery staple\n")
-        .expect("send the password");
-    let out = child.wait_with_output().expect("verdict");
+    let mut cmd = bin();
+    cmd.args(["password", "check", "--format", "json", "--index"])
+        .arg(&sha_index);
+    let out = common::with_stdin(cmd, b"correct horse battery staple\n");
     assert_eq!(out.status.code(), Some(1));
     let verdict: Value = serde_json::from_slice(&out.stdout).expect("JSON verdict");
     assert!(
