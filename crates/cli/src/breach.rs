@@ -2,7 +2,7 @@
 
 mod serve;
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -252,7 +252,7 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode> {
             hash.0[..kind.byte_len()].to_vec()
         }
         None => {
-            let password = read_password()?;
+            let password = crate::password::read_password()?;
             match kind {
                 HashKind::Sha1 => portcullis_breach::sha1(password.as_bytes()).to_vec(),
                 HashKind::Ntlm => portcullis_breach::ntlm(&password).to_vec(),
@@ -280,26 +280,6 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// One line from standard input, or a prompt without echo on a terminal.
-fn read_password() -> Result<String> {
-    let stdin = io::stdin();
-    if stdin.is_terminal() {
-        return rpassword::prompt_password("Password: ").context("cannot read the password");
-    }
-    let mut line = Vec::new();
-    stdin
-        .lock()
-        .read_until(b'\n', &mut line)
-        .context("cannot read the password from standard input")?;
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-    }
-    String::from_utf8(line).context("the password on standard input is not UTF-8")
 }
 
 fn run_info(args: &InfoArgs) -> Result<ExitCode> {

@@ -119,23 +119,25 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     })
 }
 
-fn read_password() -> Result<String> {
+/// The password to check: one line from standard input (its line ending dropped,
+/// nothing else), or a prompt without echo on a terminal; never the command line.
+pub fn read_password() -> Result<String> {
     let stdin = io::stdin();
     if stdin.is_terminal() {
         return rpassword::prompt_password("Password: ").context("cannot read the password");
     }
-    let mut line = String::new();
+    let mut line = Vec::new();
     stdin
         .lock()
-        .read_line(&mut line)
+        .read_until(b'\n', &mut line)
         .context("cannot read the password from standard input")?;
-    if line.ends_with('\n') {
+    if line.last() == Some(&b'\n') {
         line.pop();
-        if line.ends_with('\r') {
+        if line.last() == Some(&b'\r') {
             line.pop();
         }
     }
-    Ok(line)
+    String::from_utf8(line).context("the password on standard input is not UTF-8")
 }
 
 fn text(v: &Verdict) -> String {
