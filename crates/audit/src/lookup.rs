@@ -1,13 +1,11 @@
 //! Breached-password lookups: the [`BreachLookup`] trait the checks ask, the in-memory
 //! [`HashSetLookup`] for small lists, and [`LookupChain`], which asks several in turn.
 //!
-//! The memory-mapped index of the whole Pwned Passwords corpus answers the same trait;
-//! this crate only knows the trait.
+//! The memory-mapped index of the whole Pwned Passwords corpus (`portcullis_breach`)
+//! answers the same trait (implemented at the end of this module); the hashing and hex
+//! helpers are that crate's.
 
 use std::collections::HashMap;
-
-use md4::{Digest as _, Md4};
-use sha1::Sha1;
 
 /// Answers "how often was this password seen in breaches?" for SHA-1 and NT hashes.
 pub trait BreachLookup: Sync {
@@ -21,17 +19,11 @@ pub trait BreachLookup: Sync {
 
 /// The SHA-1 of a password's UTF-8 bytes.
 pub fn sha1(password: &str) -> [u8; 20] {
-    Sha1::digest(password.as_bytes()).into()
+    portcullis_breach::sha1(password.as_bytes())
 }
 
 /// The NT hash of a password: MD4 of its UTF-16LE encoding.
-pub fn nt_hash(password: &str) -> [u8; 16] {
-    let mut md4 = Md4::new();
-    for unit in password.encode_utf16() {
-        md4.update(unit.to_le_bytes());
-    }
-    md4.finalize().into()
-}
+pub use portcullis_breach::ntlm as nt_hash;
 
 /// The breach count of a known plaintext: the larger answer of the SHA-1 and NT
 /// indexes.
@@ -170,17 +162,8 @@ impl BreachLookup for LookupChain {
 
 /// Decodes exactly `N` bytes of hex (either case).
 pub fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 2 * N {
-        return None;
-    }
     let mut out = [0u8; N];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = (hi * 16 + lo) as u8;
-    }
-    Some(out)
+    portcullis_breach::decode_hex(text.as_bytes(), &mut out).then_some(out)
 }
 
 /// Lower-case hex of `bytes`.

@@ -49,6 +49,6 @@ pub use build::{BuildOptions, BuildReport, FILTER_BYTES_PER_HASH, MIN_MEMORY, Pr
 pub use count::{decode as decode_count, encode as encode_count};
 pub use error::Error;
 pub use format::{FilterKind, Header};
-pub use hash::{Hash, HashKind, encode_hex_upper, ntlm, parse_hex_hash, sha1};
+pub use hash::{Hash, HashKind, decode_hex, encode_hex_upper, ntlm, parse_hex_hash, sha1};
 pub use index::{Index, RangeEntry};
 pub use range::{PADDED_ENTRIES, format_body, range_body};
