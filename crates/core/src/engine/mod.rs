@@ -30,20 +30,25 @@
 //! Every threshold is in [`EngineConfig`]; every table is capped.
 
 mod config;
+mod finding;
 mod report;
 mod site;
+mod snapshot;
 mod state;
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
-use std::sync::LazyLock;
 
 // foldhash, seeded at random per process: several times faster than SipHash on these
 // small keys, and (with every table capped) enough against keys chosen to collide.
+use foldhash::fast::FixedState;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 pub use config::EngineConfig;
+pub use finding::Finding;
+pub use snapshot::{SnapshotError, VERSION as SNAPSHOT_VERSION};
 
 use crate::event::{Event, Outcome, Reason};
 use jiff::tz::Offset;
@@ -51,7 +56,7 @@ use site::{Cusum, SiteWatch};
 use state::{AccountState, Pending, PendingKey, PrefixState, SourceState, Verdict};
 
 /// The kinds of attack, as the report contract names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     /// Many guesses on one or a few accounts.
     BruteForce,
@@ -76,7 +81,7 @@ impl Kind {
 }
 
 /// A campaign as the engine tracks it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Campaign {
     kind: Kind,
     /// Opened by the site-wide CUSUM (several sources), else by one source or account.
@@ -95,7 +100,7 @@ struct Campaign {
 }
 
 /// Counts of what the engine did, for the report and for memory accounting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
     /// Events observed.
     pub events: u64,
@@ -106,6 +111,8 @@ pub struct EngineStats {
     pub out_of_order: u64,
     /// Entries evicted to stay within the caps.
     pub evicted: u64,
+    /// Findings dropped because nobody took them ([`Engine::take_findings`]).
+    pub findings_dropped: u64,
 }
 
 /// The engine.
@@ -126,12 +133,23 @@ pub struct Engine {
     first: Option<i64>,
     offset: Offset,
     stats: EngineStats,
+    /// Seeds [`Engine::hash64`]; kept in snapshots so that restored hashes still match.
+    seed: u64,
+    hasher: FixedState,
+    /// Whether findings are collected for [`Engine::take_findings`].
+    emit: bool,
+    findings: VecDeque<Finding>,
 }
 
 /// The pending-failure key of a failure whose server logged no user, or whose name does
 /// not exist here: any success from the same source within the typo window explains
 /// it (a mistyped user name, then the right one).
 const NO_USER: u64 = 0;
+
+/// A seed no attacker can predict: std's hasher keys come from the operating system.
+fn random_seed() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
+}
 
 fn pending_key(named: bool, unknown: bool, account_hash: u64) -> u64 {
     if named && !unknown {
@@ -141,20 +159,8 @@ fn pending_key(named: bool, unknown: bool, account_hash: u64) -> u64 {
     }
 }
 
-/// One seed for the process: hashes of names and sources must agree across tables.
-static SEED: LazyLock<foldhash::fast::RandomState> =
-    LazyLock::new(foldhash::fast::RandomState::default);
-
-fn hash64<T: Hash + ?Sized>(v: &T) -> u64 {
-    SEED.hash_one(v)
-}
-
-/// 31-bit hash of an account (high bit clear) or an unknown name (high bit set).
-fn name_hash(name: Option<&str>, unknown: bool) -> u32 {
-    short_hash(hash64(&name.unwrap_or("")), unknown)
-}
-
-/// [`name_hash`] from the name's [`hash64`].
+/// 31-bit hash of an account (high bit clear) or an unknown name (high bit set), from
+/// the name's [`Engine::hash64`].
 fn short_hash(hash: u64, unknown: bool) -> u32 {
     let h = (hash as u32) & 0x7fff_ffff;
     if unknown { h | 0x8000_0000 } else { h }
@@ -191,8 +197,65 @@ impl Engine {
             first: None,
             offset: Offset::UTC,
             stats: EngineStats::default(),
+            seed: 0,
+            hasher: FixedState::with_seed(0),
+            emit: false,
+            findings: VecDeque::new(),
             config,
         }
+        .seeded(random_seed())
+    }
+
+    fn seeded(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.hasher = FixedState::with_seed(seed);
+        self
+    }
+
+    /// The hash every table keyed by a name or a source uses: seeded per engine (at
+    /// random, so that attackers cannot choose colliding names), and kept in snapshots.
+    fn hash64<T: Hash + ?Sized>(&self, v: &T) -> u64 {
+        self.hasher.hash_one(v)
+    }
+
+    /// [`short_hash`] of a known account's name.
+    fn name_hash(&self, name: &str) -> u32 {
+        short_hash(self.hash64(name), false)
+    }
+
+    /// Collects [`Finding`]s from now on, for [`Engine::take_findings`]. Off by default:
+    /// batch analysis reads the report instead.
+    pub fn enable_findings(&mut self) {
+        self.emit = true;
+    }
+
+    /// Hands over the findings made since the last call, oldest first.
+    pub fn take_findings(&mut self) -> impl Iterator<Item = Finding> + '_ {
+        self.findings.drain(..)
+    }
+
+    /// Tells the engine that event time has reached `t` (Unix seconds) though no event
+    /// says so: a live shell's watermark when sources are quiet. Failures whose typo
+    /// window has passed are judged, and quiet campaigns close. Never moves time back.
+    pub fn advance(&mut self, t: i64) {
+        if t > self.now {
+            self.now = t;
+            self.promote_due();
+            self.roll_site(self.now);
+        }
+    }
+
+    /// The event time the engine has reached (Unix seconds), if it has seen any.
+    pub fn now(&self) -> Option<i64> {
+        (self.now != i64::MIN).then_some(self.now)
+    }
+
+    /// The kind of attack `source` was judged to make, if it was.
+    pub fn verdict(&self, source: &IpAddr) -> Option<Kind> {
+        self.sources
+            .get(source)
+            .and_then(|s| s.verdict.as_ref())
+            .map(|v| v.kind)
     }
 
     /// What the engine did so far.
@@ -244,7 +307,7 @@ impl Engine {
         let unknown = e.outcome == Outcome::Failure(Reason::UnknownAccount);
         let account = e.account.as_deref();
         // Hashed once here; every table keyed by the account uses this.
-        let account_hash = account.map_or(NO_USER, hash64);
+        let account_hash = account.map_or(NO_USER, |a| self.hash64(a));
         let s = self.sources.entry(source).or_insert_with(|| SourceState {
             first_seen: t,
             ..Default::default()
@@ -286,6 +349,19 @@ impl Engine {
                             s.unfamiliar_wins.push((a.into(), t));
                         }
                         acct.learn(prefix);
+                        // A known attacker (or a member of an attacking /64) logging in.
+                        let judged = s.verdict.as_ref().map(|v| v.kind).or_else(|| {
+                            p.as_ref().and_then(|p| p.verdict.as_ref()).map(|v| v.kind)
+                        });
+                        if let Some(kind) = judged {
+                            self.found(Finding::Compromised {
+                                account: a.into(),
+                                source,
+                                kind,
+                                login_at: t,
+                                at: t,
+                            });
+                        }
                     }
                 }
             }
@@ -333,7 +409,7 @@ impl Engine {
                     let name = if account.is_some() {
                         account_hash
                     } else {
-                        hash64(&source)
+                        self.hash64(&source)
                     };
                     self.site_count(t, source, name, account.is_some());
                 }
@@ -412,7 +488,7 @@ impl Engine {
             s.window_named = s.window_named.saturating_add(f.attempts);
         }
         let mostly_failing = s.failure_share() >= cfg.min_failure_share;
-        let src_hash = hash64(&f.source) as u32;
+        let src_hash = self.hash64(&f.source) as u32;
         if f.source.is_ipv6() {
             let p = self.prefixes.entry(prefix).or_default();
             if p.suspicious == 0 {
@@ -431,7 +507,7 @@ impl Engine {
             let key = if f.account.is_some() {
                 f.account_hash
             } else {
-                hash64(&f.source)
+                self.hash64(&f.source)
             };
             self.site_count(t, f.source, key, f.account.is_some());
         }
@@ -632,7 +708,26 @@ impl Engine {
             names_tried: HashSet::new(),
             attempts: 0,
         });
-        self.campaigns.len() - 1
+        let id = self.campaigns.len() - 1;
+        self.found(Finding::Campaign {
+            id,
+            kind,
+            distributed,
+            start,
+            detected_at,
+        });
+        id
+    }
+
+    /// Queues a finding, if findings are wanted.
+    fn found(&mut self, f: Finding) {
+        if self.emit {
+            if self.findings.len() >= finding::MAX_FINDINGS {
+                self.findings.pop_front();
+                self.stats.findings_dropped += 1;
+            }
+            self.findings.push_back(f);
+        }
     }
 
     /// Makes `source` an attacker in campaign `c`, judged at `t`.
@@ -654,6 +749,24 @@ impl Engine {
         for h in s.accounts.iter() {
             if camp.names_tried.len() < 10_000_000 {
                 camp.names_tried.insert(h);
+            }
+        }
+        if self.emit {
+            let wins = s.unfamiliar_wins.clone();
+            self.found(Finding::Attacker {
+                source,
+                kind,
+                at: t,
+                evidence: evidence.to_owned(),
+            });
+            for (account, login_at) in wins {
+                self.found(Finding::Compromised {
+                    account: account.into(),
+                    source,
+                    kind,
+                    login_at,
+                    at: t.max(login_at),
+                });
             }
         }
     }
@@ -683,6 +796,16 @@ impl Engine {
             _ => return,
         };
         let evidence = format!("{members} addresses in one /64 tried {distinct} accounts");
+        if self.emit {
+            let len = self.config.prefix_v6.clamp(1, 64);
+            self.found(Finding::AttackerPrefix {
+                network: IpAddr::V6(std::net::Ipv6Addr::from(u128::from(prefix) << 64)),
+                len,
+                kind: Kind::PasswordSpray,
+                at: t,
+                evidence: evidence.clone(),
+            });
+        }
         if let Some(p) = self.prefixes.get_mut(&prefix) {
             p.verdict = Some(Verdict {
                 kind: Kind::PasswordSpray,
@@ -755,9 +878,8 @@ impl Engine {
             return;
         }
         let id = self.new_campaign(Kind::Targeted, false, first, now, now);
-        self.campaigns[id]
-            .names_tried
-            .insert(name_hash(Some(account), false));
+        let h = self.name_hash(account);
+        self.campaigns[id].names_tried.insert(h);
         if let Some(a) = self.accounts.get_mut(&key) {
             a.targeted = Some(id);
             a.name.get_or_insert_with(|| account.into());
@@ -829,7 +951,7 @@ impl Engine {
             .filter_map(|a| {
                 a.targeted
                     .zip(a.name.as_deref())
-                    .map(|(c, name)| (name_hash(Some(name), false), c))
+                    .map(|(c, name)| (self.name_hash(name), c))
             })
             .collect();
         let windows: Vec<(usize, i64, i64)> = self

@@ -163,7 +163,7 @@ impl Engine {
         // Accounts.
         let mut accounts: Vec<AccountReport> = Vec::new();
         for (name, (t, a, kind, _)) in &compromised {
-            let st = self.accounts.get(&super::hash64(name.as_str()));
+            let st = self.accounts.get(&self.hash64(name.as_str()));
             accounts.push(AccountReport {
                 user: name.clone(),
                 status: "compromised".into(),

@@ -7,13 +7,14 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use foldhash::{HashMap, HashSet};
+use serde::{Deserialize, Serialize};
 
 /// A CUSUM over per-bucket counts of distinct names (accounts, or unknown names) with
 /// suspicious failures from sources that never logged in, against a baseline learned
 /// outside campaigns. Names, not sources: a campaign that matters to the site-wide
 /// detectors is one that tries many accounts (a spray, stuffing); one account hammered
 /// or slowly guessed at is judged per source and per account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Cusum {
     /// Bucket width, seconds.
     pub(super) width: i64,
@@ -50,6 +51,17 @@ impl Cusum {
             learn,
             ..Default::default()
         }
+    }
+
+    /// Takes `tuned`'s settings (bucket width, allowance, alarm level, quiet limit,
+    /// learning rate), keeping what was learned: a restored detector obeys the current
+    /// configuration.
+    pub(super) fn retune(&mut self, tuned: &Cusum) {
+        self.width = tuned.width;
+        self.allowance = tuned.allowance;
+        self.threshold = tuned.threshold;
+        self.quiet_limit = tuned.quiet_limit;
+        self.learn = tuned.learn;
     }
 
     /// Closes buckets up to `t`; returns true when a campaign has been quiet long
@@ -118,7 +130,7 @@ impl Cusum {
 
 /// The site-wide detectors: a fast one (per minute) for loud campaigns and a slow one
 /// (per hour) for stealthy ones whose sources each try once in a while.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct SiteWatch {
     pub(super) fast: Cusum,
     pub(super) slow: Cusum,

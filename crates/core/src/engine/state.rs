@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::Kind;
 
 /// A set of 32-bit hashes that stops growing at `CAP` (it then says "at least CAP").
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct SmallSet {
     items: Vec<u32>,
 }
@@ -37,7 +39,7 @@ impl SmallSet {
 }
 
 /// One source address.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct SourceState {
     pub first_seen: i64,
     pub last_seen: i64,
@@ -69,7 +71,7 @@ pub(crate) struct SourceState {
 }
 
 /// Why and when a source was judged an attacker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Verdict {
     pub kind: Kind,
     pub at: i64,
@@ -96,7 +98,7 @@ impl SourceState {
 }
 
 /// One network prefix (/24, /64).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct PrefixState {
     pub failures: u32,
     pub successes: u32,
@@ -110,7 +112,7 @@ pub(crate) struct PrefixState {
 }
 
 /// One account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct AccountState {
     /// Prefixes it logged in from (most recent last).
     pub familiar: Vec<u64>,
@@ -146,7 +148,7 @@ impl AccountState {
 }
 
 /// A failure waiting out the typo window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub time: i64,
     pub source: IpAddr,
@@ -159,7 +161,7 @@ pub(crate) struct Pending {
 }
 
 /// The failures waiting under one (source, account) key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct PendingKey {
     pub count: u32,
     /// The last success of that account (or, under the no-user key, of any account)

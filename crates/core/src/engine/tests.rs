@@ -391,3 +391,223 @@ fn one_try_on_a_sprayed_account_is_named_only_when_configured() {
         Some("attacker")
     );
 }
+
+/// `office` and `botnet`, with two bot logins that work, in time order.
+fn attack_day() -> Vec<Event> {
+    let mut events = office(300, 8);
+    events.extend(botnet());
+    events.push(ok(7200 + 50 * 9 + 1300, "10.0.50.7", "user7@example.org"));
+    events.push(ok(7200 + 120 * 9 + 2500, "10.0.120.7", "user9@example.org"));
+    // A single-source spray that later logs in.
+    for i in 0..40 {
+        events.push(fail(
+            14_400 + i * 20,
+            "203.0.113.20",
+            &format!("user{i}@example.org"),
+        ));
+    }
+    events.push(ok(15_400, "203.0.113.20", "user250@example.org"));
+    events.sort_by_key(|e| e.time.map(|t| t.instant));
+    events
+}
+
+fn report_of(mut e: Engine) -> Report {
+    e.finish();
+    e.report(Input::default())
+}
+
+#[test]
+fn findings_name_every_attacker_and_fallen_account_as_judged() {
+    let events = attack_day();
+    let mut quiet = Engine::new(EngineConfig::default());
+    let mut live = Engine::new(EngineConfig::default());
+    live.enable_findings();
+    let mut findings = Vec::new();
+    for x in &events {
+        quiet.observe(x);
+        live.observe(x);
+        findings.extend(live.take_findings());
+    }
+    assert_eq!(
+        quiet.take_findings().count(),
+        0,
+        "findings are off by default"
+    );
+    // Judged while running, not only at the end.
+    let before_finish = findings.len();
+    let last = events
+        .last()
+        .and_then(|e| e.time)
+        .unwrap()
+        .instant
+        .as_second();
+    live.advance(last + 3600);
+    findings.extend(live.take_findings());
+    let r = report_of(live);
+
+    let attackers: Vec<String> = findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Attacker { source, .. } => Some(source.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut distinct = attackers.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), attackers.len(), "one finding per attacker");
+    assert!(
+        attackers.len() >= 390,
+        "{} attackers found live",
+        attackers.len()
+    );
+    assert!(before_finish >= 390);
+    // Every live attacker is an attacker in the report.
+    for a in &attackers {
+        assert!(
+            attacker_kind(&r, a).is_some(),
+            "{a} found live but not in the report"
+        );
+    }
+    assert!(attackers.iter().any(|a| a == "203.0.113.20"));
+    let mut fell: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Compromised { account, .. } => Some(account.as_str()),
+            _ => None,
+        })
+        .collect();
+    fell.sort();
+    let mut reported: Vec<&str> = r
+        .accounts
+        .iter()
+        .filter(|a| a.status == "compromised")
+        .map(|a| a.user.as_str())
+        .collect();
+    reported.sort();
+    assert_eq!(
+        fell,
+        [
+            "user250@example.org",
+            "user7@example.org",
+            "user9@example.org"
+        ]
+    );
+    assert_eq!(fell, reported);
+    let distributed: Vec<_> = findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Campaign {
+                distributed: true,
+                start,
+                detected_at,
+                ..
+            } => Some((*start, *detected_at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(distributed.len(), 1, "{findings:?}");
+    assert!(distributed[0].1 - T0 <= 7200 + 300, "{distributed:?}");
+    // The gateway is never judged.
+    assert!(!attackers.iter().any(|a| a == "198.51.100.1"));
+}
+
+#[test]
+fn a_quiet_source_is_judged_when_the_watermark_moves_on() {
+    let mut e = Engine::new(EngineConfig::default());
+    e.enable_findings();
+    for i in 0..30 {
+        e.observe(&fail(i, "192.0.2.66", "victim@example.org"));
+    }
+    // The last failures are still in their typo window: no verdict yet.
+    let now = e.now().unwrap();
+    assert_eq!(now, T0 + 29);
+    let early: Vec<Finding> = e.take_findings().collect();
+    let window = EngineConfig::default().typo_window_secs;
+    e.advance(now + window + 1);
+    let late: Vec<Finding> = e.take_findings().collect();
+    let judged = |fs: &[Finding]| {
+        fs.iter().any(|f| {
+            matches!(f, Finding::Attacker { source, kind: Kind::BruteForce, .. }
+                if source.to_string() == "192.0.2.66")
+        })
+    };
+    assert!(
+        judged(&early) || judged(&late),
+        "early {early:?}, late {late:?}"
+    );
+    assert_eq!(
+        e.verdict(&"192.0.2.66".parse().unwrap()),
+        Some(Kind::BruteForce)
+    );
+    // Time never goes back.
+    e.advance(T0);
+    assert_eq!(e.now(), Some(now + window + 1));
+}
+
+#[test]
+fn a_restored_snapshot_carries_on_as_if_never_stopped() {
+    let events = attack_day();
+    let mut whole = Engine::new(EngineConfig::default());
+    for x in &events {
+        whole.observe(x);
+    }
+    let expected = report_of(whole);
+    assert!(expected.campaigns.len() >= 2);
+    for cut in [events.len() / 5, events.len() / 2, events.len() * 9 / 10] {
+        let mut first = Engine::new(EngineConfig::default());
+        for x in &events[..cut] {
+            first.observe(x);
+        }
+        let bytes = first.snapshot();
+        drop(first);
+        let mut second = Engine::restore(EngineConfig::default(), &bytes).unwrap();
+        for x in &events[cut..] {
+            second.observe(x);
+        }
+        let got = report_of(second);
+        assert_eq!(got, expected, "cut at event {cut}");
+    }
+}
+
+#[test]
+fn damaged_snapshots_are_refused_without_panic() {
+    let mut e = Engine::new(EngineConfig::default());
+    let day = attack_day();
+    for x in &day[..day.len() * 2 / 3] {
+        e.observe(x);
+    }
+    let bytes = e.snapshot();
+    assert!(Engine::restore(EngineConfig::default(), &bytes).is_ok());
+    assert_eq!(
+        Engine::restore(EngineConfig::default(), b"not a snapshot").unwrap_err(),
+        SnapshotError::NotASnapshot
+    );
+    let mut other = bytes.clone();
+    other[4] = 9;
+    assert_eq!(
+        Engine::restore(EngineConfig::default(), &other).unwrap_err(),
+        SnapshotError::Version(9)
+    );
+    // Every truncation fails cleanly.
+    let step = (bytes.len() / 300).max(1);
+    for len in (0..bytes.len()).step_by(step) {
+        assert!(Engine::restore(EngineConfig::default(), &bytes[..len]).is_err());
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Engine::restore(EngineConfig::default(), &longer).is_err());
+    // Flipped bytes: an error or an engine, never a panic.
+    let mut x = 0x9e37_79b9_u64;
+    for _ in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut bad = bytes.clone();
+        let i = 8 + (x as usize) % (bytes.len() - 8);
+        bad[i] ^= (x >> 32) as u8 | 1;
+        if let Ok(mut e) = Engine::restore(EngineConfig::default(), &bad) {
+            e.observe(&fail(100_000, "192.0.2.1", "someone@example.org"));
+        }
+    }
+}
