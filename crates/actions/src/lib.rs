@@ -8,15 +8,17 @@
 //!   nftables sets (IPv4 and IPv6) in a table of our own, with per-element timeouts so the
 //!   kernel lifts a ban even if the daemon is gone. Driven through `nft -j -f -` with JSON
 //!   built from typed values, never from concatenated text.
-//! - `webhook` and `exec` (to come): each [`Notice`] posted to a URL or given to an
-//!   operator's program.
+//! - `webhook` (to come): a signed JSON POST of each [`Notice`] to one URL.
+//! - [`exec`]: an operator's program run for each [`Notice`], with placeholders
+//!   substituted into its arguments (never through a shell), bounded in time, in
+//!   concurrency and in queue length.
 //!
 //! What it is not for: deciding (who to ban and for how long is the engine's job; the
 //! [`nft::Nft`] adapter does exactly what it is told), configuration files, logging
 //! (each adapter counts what happened and keeps its last error for the daemon to
 //! report), mail notifications and the admin API (elsewhere).
 //!
-//! Every queue is bounded: when a webhook or exec queue is full, the notice is dropped
+//! Every queue is bounded: when the exec queue is full, the notice is dropped
 //! and counted, and the caller is told, so a flood of bans never grows memory or blocks
 //! the engine. See `docs/actions.md` for the operator's view.
 //!
@@ -24,11 +26,13 @@
 //!
 //! - [`nft`]: [`nft::Nft`] (setup, ban, unban, list, reconcile, cleanup) and the pure
 //!   model of the sets' contents that plans changes when bans overlap.
+//! - [`exec`]: [`exec::Exec`], its argument templates and the runner.
 //! - `child` (private): running a program with a timeout, bounded output capture and the
 //!   whole process group killed when it overstays; shared by `nft` and `exec`.
 #![deny(missing_docs)]
 
 mod child;
+pub mod exec;
 pub mod nft;
 
 use std::net::IpAddr;

@@ -558,7 +558,10 @@ mod tests {
         .unwrap();
         let err = nft.cleanup().await.unwrap_err();
         assert!(matches!(err, NftError::Run { .. }), "{err:?}");
-        assert!(err.to_string().contains("/nonexistent/nft -j -f -"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/nft -j -f -"),
+            "{err}"
+        );
     }
 
     #[test]
