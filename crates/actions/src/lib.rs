@@ -8,7 +8,8 @@
 //!   nftables sets (IPv4 and IPv6) in a table of our own, with per-element timeouts so the
 //!   kernel lifts a ban even if the daemon is gone. Driven through `nft -j -f -` with JSON
 //!   built from typed values, never from concatenated text.
-//! - `webhook` (to come): a signed JSON POST of each [`Notice`] to one URL.
+//! - [`webhook`]: a signed JSON POST of each [`Notice`] to one URL, retried with backoff,
+//!   from a bounded queue.
 //! - [`exec`]: an operator's program run for each [`Notice`], with placeholders
 //!   substituted into its arguments (never through a shell), bounded in time, in
 //!   concurrency and in queue length.
@@ -18,7 +19,7 @@
 //! (each adapter counts what happened and keeps its last error for the daemon to
 //! report), mail notifications and the admin API (elsewhere).
 //!
-//! Every queue is bounded: when the exec queue is full, the notice is dropped
+//! Every queue is bounded: when a webhook or exec queue is full, the notice is dropped
 //! and counted, and the caller is told, so a flood of bans never grows memory or blocks
 //! the engine. See `docs/actions.md` for the operator's view.
 //!
@@ -26,6 +27,7 @@
 //!
 //! - [`nft`]: [`nft::Nft`] (setup, ban, unban, list, reconcile, cleanup) and the pure
 //!   model of the sets' contents that plans changes when bans overlap.
+//! - [`webhook`]: [`webhook::Webhook`], its worker task, signatures and retry rules.
 //! - [`exec`]: [`exec::Exec`], its argument templates and the runner.
 //! - `child` (private): running a program with a timeout, bounded output capture and the
 //!   whole process group killed when it overstays; shared by `nft` and `exec`.
@@ -34,6 +36,7 @@
 mod child;
 pub mod exec;
 pub mod nft;
+pub mod webhook;
 
 use std::net::IpAddr;
 
