@@ -13,7 +13,6 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
-use tokio::time::Instant;
 
 /// The first bytes of an output stream and how many more there were.
 #[derive(Debug, Default)]
@@ -62,7 +61,6 @@ pub(crate) async fn run(
             "no program to run",
         )));
     };
-    let deadline = Instant::now() + timeout;
     let mut command = Command::new(program);
     command
         .args(args)
@@ -106,7 +104,8 @@ pub(crate) async fn run(
             wait
         )
     };
-    let result = tokio::time::timeout_at(deadline, all).await;
+    // `timeout` rather than a deadline of our own: it takes any duration without overflow.
+    let result = tokio::time::timeout(timeout, all).await;
     match result {
         Ok(((), stdout, stderr, status)) => Ok(Finished {
             status: status.map_err(RunError::Wait)?,
@@ -165,6 +164,7 @@ async fn capture<R: AsyncRead + Unpin>(reader: Option<R>, keep: usize) -> Captur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| w.to_string()).collect()
@@ -219,6 +219,14 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, RunError::TimedOut), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn any_timeout_is_taken_without_overflow() {
+        let done = run(&argv(&["true"]), None, Duration::MAX, KEEP)
+            .await
+            .unwrap();
+        assert!(done.status.success());
     }
 
     #[tokio::test]

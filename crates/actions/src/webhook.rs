@@ -29,6 +29,9 @@ use crate::Notice;
 /// The longest wait between two tries.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The longest time given to one request.
+pub const MAX_REQUEST_TIME: Duration = Duration::from_secs(3600);
+
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "X-Portcullis-Signature-256";
 
@@ -44,7 +47,8 @@ pub struct WebhookConfig {
     pub url: String,
     /// The HMAC key for the signature header; none means unsigned posts.
     pub secret: Option<String>,
-    /// How long one request may take, connection included (default 5 s).
+    /// How long one request may take, connection included (default 5 s; at most
+    /// [`MAX_REQUEST_TIME`], and longer is taken as that).
     pub timeout: Duration,
     /// Tries per notice, the first included (default 5).
     pub max_attempts: u32,
@@ -197,7 +201,8 @@ impl Webhook {
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WebhookError::NoRuntime)?;
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
+            // The client adds this to a clock reading, which must not overflow.
+            .timeout_global(Some(config.timeout.min(MAX_REQUEST_TIME)))
             .http_status_as_error(false)
             // A redirect would resend the signed body somewhere we were not told of.
             .max_redirects(0)
