@@ -16,8 +16,9 @@
 //!
 //! What it is not for: deciding (who to ban and for how long is the engine's job; the
 //! [`nft::Nft`] adapter does exactly what it is told), configuration files, logging
-//! (each adapter counts what happened and keeps its last error for the daemon to
-//! report), mail notifications and the admin API (elsewhere).
+//! (nft calls return their errors; the webhook and exec workers count what happened and
+//! keep their newest error for the daemon to report), mail notifications and the admin
+//! API (elsewhere).
 //!
 //! Every queue is bounded: when a webhook or exec queue is full, the notice is dropped
 //! and counted, and the caller is told, so a flood of bans never grows memory or blocks

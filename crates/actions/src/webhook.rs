@@ -309,10 +309,7 @@ impl Drop for Abandoned {
 }
 
 async fn deliver(target: &Arc<Target>, body: Vec<u8>, counters: &WebhookCounters) {
-    let signature = target.mac.clone().map(|mut mac| {
-        mac.update(&body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-    });
+    let signature = target.mac.as_ref().map(|mac| sign(mac, &body));
     let body = Arc::new(body);
     for attempt in 1..=target.max_attempts {
         let outcome = post(Arc::clone(target), Arc::clone(&body), signature.clone()).await;
@@ -341,6 +338,13 @@ async fn deliver(target: &Arc<Target>, body: Vec<u8>, counters: &WebhookCounters
             }
         }
     }
+}
+
+/// The signature header's value: `sha256=` and the lowercase hex HMAC-SHA256 of `body`.
+fn sign(mac: &Hmac<Sha256>, body: &[u8]) -> String {
+    let mut mac = mac.clone();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The wait after the `failures`-th failed try: `first`, doubled for each failure before
@@ -419,6 +423,17 @@ mod tests {
         assert_eq!(
             outcome(503, "busy"),
             Outcome::Retry("answered 503: \"busy\"".into())
+        );
+    }
+
+    /// The example of docs/actions.md, as `openssl dgst -sha256 -hmac` computes it.
+    #[test]
+    fn the_signature_is_the_one_openssl_computes() {
+        let body = br#"{"action":"ban","time":"2017-06-23T09:14:05+01:00","address":"203.0.113.7","prefix":"203.0.113.7/32","kind":"password_spray","reason":"17 accounts, 1 attempt each","duration_secs":3600,"dry_run":false}"#;
+        let mac = Hmac::<Sha256>::new_from_slice(b"correct horse battery staple").unwrap();
+        assert_eq!(
+            sign(&mac, body),
+            "sha256=997561572c9382b37b9b377aca93ca10e93e5f139bd4e27accf25abf99c6e626"
         );
     }
 
