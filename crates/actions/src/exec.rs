@@ -27,6 +27,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::Notice;
 use crate::child::{self, Keep, RunError};
 
+/// The most programs run at once that a configuration may ask for.
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// The longest queue a configuration may ask for.
+pub const MAX_QUEUE: usize = 1 << 20;
+
 /// The most of each output stream kept for the error message.
 const OUTPUT_KEPT: usize = 4096;
 
@@ -37,9 +43,9 @@ pub struct ExecConfig {
     pub argv: Vec<String>,
     /// How long one run may take before it is killed (default 10 s).
     pub timeout: Duration,
-    /// How many runs at once, at most (default 4).
+    /// How many runs at once, at most (default 4; 1 to [`MAX_CONCURRENCY`]).
     pub concurrency: usize,
-    /// How many notices may wait, at most (default 1024).
+    /// How many notices may wait, at most (default 1024; 1 to [`MAX_QUEUE`]).
     pub queue: usize,
 }
 
@@ -71,10 +77,12 @@ pub enum ExecError {
         /// Which argument.
         argument: usize,
     },
-    /// `timeout`, `concurrency` or `queue` is zero.
-    Zero {
+    /// `timeout` is zero, or `concurrency` or `queue` is outside its range.
+    OutOfRange {
         /// Which one.
         field: &'static str,
+        /// What it may be.
+        allowed: &'static str,
     },
     /// [`Exec::spawn`] was called outside a tokio runtime.
     NoRuntime,
@@ -99,7 +107,9 @@ impl fmt::Display for ExecError {
                 f,
                 "exec: argument {argument} has a brace that opens or closes nothing (write {{{{ or }}}} for a literal brace)"
             ),
-            ExecError::Zero { field } => write!(f, "exec: {field} must be more than zero"),
+            ExecError::OutOfRange { field, allowed } => {
+                write!(f, "exec: {field} must be {allowed}")
+            }
             ExecError::NoRuntime => f.write_str("exec: must be started within a tokio runtime"),
         }
     }
@@ -167,13 +177,21 @@ impl Exec {
     /// tokio runtime.
     pub fn spawn(config: ExecConfig) -> Result<Exec, ExecError> {
         let template = parse_argv(&config.argv)?;
-        for (field, zero) in [
-            ("timeout", config.timeout.is_zero()),
-            ("concurrency", config.concurrency == 0),
-            ("queue", config.queue == 0),
+        for (field, bad, allowed) in [
+            ("timeout", config.timeout.is_zero(), "more than zero"),
+            (
+                "concurrency",
+                !(1..=MAX_CONCURRENCY).contains(&config.concurrency),
+                "1 to 1024",
+            ),
+            (
+                "queue",
+                !(1..=MAX_QUEUE).contains(&config.queue),
+                "1 to 1048576",
+            ),
         ] {
-            if zero {
-                return Err(ExecError::Zero { field });
+            if bad {
+                return Err(ExecError::OutOfRange { field, allowed });
             }
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ExecError::NoRuntime)?;
@@ -498,6 +516,58 @@ mod tests {
                 "{stray}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn limits_out_of_range_are_refused() {
+        let base = || ExecConfig {
+            argv: args(&["true"]),
+            ..ExecConfig::default()
+        };
+        for (config, field) in [
+            (
+                ExecConfig {
+                    timeout: Duration::ZERO,
+                    ..base()
+                },
+                "timeout",
+            ),
+            (
+                ExecConfig {
+                    concurrency: 0,
+                    ..base()
+                },
+                "concurrency",
+            ),
+            (
+                ExecConfig {
+                    concurrency: MAX_CONCURRENCY + 1,
+                    ..base()
+                },
+                "concurrency",
+            ),
+            (ExecConfig { queue: 0, ..base() }, "queue"),
+            (
+                ExecConfig {
+                    queue: usize::MAX,
+                    ..base()
+                },
+                "queue",
+            ),
+        ] {
+            match Exec::spawn(config) {
+                Err(ExecError::OutOfRange { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let most = Exec::spawn(ExecConfig {
+            concurrency: MAX_CONCURRENCY,
+            queue: MAX_QUEUE,
+            timeout: Duration::MAX,
+            ..base()
+        })
+        .unwrap();
+        most.shutdown(Duration::from_secs(1)).await;
     }
 
     #[test]

@@ -57,8 +57,8 @@ const STDERR_KEPT: usize = 4096;
 /// The most of a listing read; a set this large (millions of elements) is a fault.
 const LISTING_MAX: usize = 256 << 20;
 
-/// How often a change planned from a listing is tried again when it fails, because an
-/// element expired between the listing and the change.
+/// How many times a change planned from a listing is tried when nft refuses it, as it
+/// does when an element expired between the listing and the change.
 const PLANNED_TRIES: u32 = 3;
 
 /// Where and how to keep the banned sets.
@@ -305,10 +305,13 @@ impl Nft {
             let mut commands = json::elements(&self.config, Verb::Add, &wanted);
             commands.extend(json::elements(&self.config, Verb::Delete, &wanted));
             commands.extend(json::elements(&self.config, Verb::Add, &wanted));
-            if self.run("ban", commands).await.is_ok() {
-                return Ok(());
+            match self.run("ban", commands).await {
+                Ok(_) => return Ok(()),
+                // nft refused, most likely for an overlap with elements already there:
+                // plan it exactly. A hung or missing nft would not do better.
+                Err(NftError::Failed { .. }) => {}
+                Err(e) => return Err(e),
             }
-            // Most likely an overlap with elements already there: plan it exactly.
         }
         self.replay("ban", |contents| {
             for e in &wanted {
@@ -332,8 +335,10 @@ impl Nft {
         if !contents::any_overlap(&lifted) {
             let mut commands = json::elements(&self.config, Verb::Add, &lifted);
             commands.extend(json::elements(&self.config, Verb::Delete, &lifted));
-            if self.run("unban", commands).await.is_ok() {
-                return Ok(());
+            match self.run("unban", commands).await {
+                Ok(_) => return Ok(()),
+                Err(NftError::Failed { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         self.replay("unban", |contents| {
@@ -387,8 +392,8 @@ impl Nft {
             }
             match self.run("reconcile", self.changes(&changes)).await {
                 Ok(_) => return Ok(done),
-                Err(e) if tries >= PLANNED_TRIES => return Err(e),
-                Err(_) => continue,
+                Err(NftError::Failed { .. }) if tries < PLANNED_TRIES => continue,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -418,8 +423,8 @@ impl Nft {
             }
             match self.run(operation, self.changes(&changes)).await {
                 Ok(_) => return Ok(()),
-                Err(e) if tries >= PLANNED_TRIES => return Err(e),
-                Err(_) => continue,
+                Err(NftError::Failed { .. }) if tries < PLANNED_TRIES => continue,
+                Err(e) => return Err(e),
             }
         }
     }

@@ -29,6 +29,9 @@ use crate::Notice;
 /// The longest wait between two tries.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The longest queue a configuration may ask for.
+pub const MAX_QUEUE: usize = 1 << 20;
+
 /// The longest time given to one request.
 pub const MAX_REQUEST_TIME: Duration = Duration::from_secs(3600);
 
@@ -55,7 +58,7 @@ pub struct WebhookConfig {
     /// The wait before the first retry, doubled for each next one up to
     /// [`MAX_BACKOFF`] (default 1 s).
     pub backoff: Duration,
-    /// How many notices may wait, at most (default 1024).
+    /// How many notices may wait, at most (default 1024; 1 to [`MAX_QUEUE`]).
     pub queue: usize,
 }
 
@@ -97,10 +100,12 @@ pub enum WebhookError {
     },
     /// The secret is empty.
     EmptySecret,
-    /// `timeout`, `max_attempts`, `backoff` or `queue` is zero.
-    Zero {
+    /// `timeout`, `max_attempts` or `backoff` is zero, or `queue` is outside its range.
+    OutOfRange {
         /// Which one.
         field: &'static str,
+        /// What it may be.
+        allowed: &'static str,
     },
     /// [`Webhook::spawn`] was called outside a tokio runtime.
     NoRuntime,
@@ -111,7 +116,9 @@ impl fmt::Display for WebhookError {
         match self {
             WebhookError::Url { url, reason } => write!(f, "webhook: URL {url:?}: {reason}"),
             WebhookError::EmptySecret => f.write_str("webhook: the secret is empty"),
-            WebhookError::Zero { field } => write!(f, "webhook: {field} must be more than zero"),
+            WebhookError::OutOfRange { field, allowed } => {
+                write!(f, "webhook: {field} must be {allowed}")
+            }
             WebhookError::NoRuntime => {
                 f.write_str("webhook: must be started within a tokio runtime")
             }
@@ -180,14 +187,18 @@ impl Webhook {
     /// tokio runtime.
     pub fn spawn(config: WebhookConfig) -> Result<Webhook, WebhookError> {
         check_url(&config.url)?;
-        for (field, zero) in [
-            ("timeout", config.timeout.is_zero()),
-            ("max_attempts", config.max_attempts == 0),
-            ("backoff", config.backoff.is_zero()),
-            ("queue", config.queue == 0),
+        for (field, bad, allowed) in [
+            ("timeout", config.timeout.is_zero(), "more than zero"),
+            ("max_attempts", config.max_attempts == 0, "at least 1"),
+            ("backoff", config.backoff.is_zero(), "more than zero"),
+            (
+                "queue",
+                !(1..=MAX_QUEUE).contains(&config.queue),
+                "1 to 1048576",
+            ),
         ] {
-            if zero {
-                return Err(WebhookError::Zero { field });
+            if bad {
+                return Err(WebhookError::OutOfRange { field, allowed });
             }
         }
         let mac = match &config.secret {
@@ -509,7 +520,8 @@ mod tests {
             },
         ];
         for config in cases {
-            assert!(Webhook::spawn(config.clone()).is_err(), "{config:?}");
+            let err = Webhook::spawn(config.clone()).unwrap_err();
+            assert_ne!(err, WebhookError::NoRuntime, "{config:?}");
         }
         assert_eq!(Webhook::spawn(base()).unwrap_err(), WebhookError::NoRuntime);
     }
