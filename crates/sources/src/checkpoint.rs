@@ -17,7 +17,12 @@
 //! ```
 //!
 //! `fingerprint` is the prefix length (hex, 8 digits) and the FNV-1a 64-bit hash of that
-//! many bytes from the file's start (hex, 16 digits); `path` is informational only.
+//! many bytes from the file's start (hex, 16 digits); `path` is informational only (a
+//! name that is not UTF-8 is written lossily).
+//!
+//! The same JSON, as bytes ([`encode`], [`decode`]), is what the daemon keeps in its
+//! store beside the engine's state when it takes positions in-band from
+//! [`crate::file::spawn_tailed`].
 
 use std::fmt;
 use std::fs::{self, File};
@@ -131,6 +136,12 @@ pub enum CheckpointError {
         /// What is wrong with it.
         detail: String,
     },
+    /// Positions given as bytes (by [`decode`], e.g. from the daemon's store) are not
+    /// ones this version understands.
+    Decode {
+        /// What is wrong with them.
+        detail: String,
+    },
 }
 
 impl fmt::Display for CheckpointError {
@@ -140,6 +151,7 @@ impl fmt::Display for CheckpointError {
             Self::Format { path, detail } => {
                 write!(f, "checkpoint {}: {detail}", path.display())
             }
+            Self::Decode { detail } => write!(f, "file positions: {detail}"),
         }
     }
 }
@@ -164,23 +176,33 @@ struct RecordFormat {
     path: Option<PathBuf>,
 }
 
-/// Reads a checkpoint file. `Ok(None)` when it does not exist (a first run).
-pub fn load(path: &Path) -> Result<Option<Vec<Record>>, CheckpointError> {
-    let text = match fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(CheckpointError::Io {
-                path: path.to_owned(),
-                error,
-            });
-        }
+/// The positions as bytes: the checkpoint file's JSON format. The daemon stores them
+/// beside the engine's state; [`store`] writes the same bytes to the checkpoint file.
+pub fn encode(records: &[Record]) -> Vec<u8> {
+    let body = FileFormat {
+        version: VERSION,
+        files: records
+            .iter()
+            .map(|r| RecordFormat {
+                fingerprint: r.fingerprint.to_string(),
+                offset: r.position.offset,
+                skipping: r.position.skipping,
+                // Informational only, and JSON cannot hold a name that is not UTF-8.
+                path: r
+                    .path
+                    .as_ref()
+                    .map(|p| PathBuf::from(p.to_string_lossy().into_owned())),
+            })
+            .collect(),
     };
-    let format = |detail: String| CheckpointError::Format {
-        path: path.to_owned(),
-        detail,
-    };
-    let parsed: FileFormat = serde_json::from_slice(&text).map_err(|e| format(e.to_string()))?;
+    // Strings and integers only: serialising them cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Positions from bytes made by [`encode`] (or read from a checkpoint file).
+pub fn decode(bytes: &[u8]) -> Result<Vec<Record>, CheckpointError> {
+    let format = |detail: String| CheckpointError::Decode { detail };
+    let parsed: FileFormat = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
     if parsed.version != VERSION {
         return Err(format(format!(
             "version {} (this build reads {VERSION})",
@@ -200,8 +222,29 @@ pub fn load(path: &Path) -> Result<Option<Vec<Record>>, CheckpointError> {
                 path: r.path,
             })
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .collect()
+}
+
+/// Reads a checkpoint file. `Ok(None)` when it does not exist (a first run).
+pub fn load(path: &Path) -> Result<Option<Vec<Record>>, CheckpointError> {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(CheckpointError::Io {
+                path: path.to_owned(),
+                error,
+            });
+        }
+    };
+    match decode(&text) {
+        Ok(records) => Ok(Some(records)),
+        Err(CheckpointError::Decode { detail }) => Err(CheckpointError::Format {
+            path: path.to_owned(),
+            detail,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes a checkpoint file atomically: a reader (or a crash) sees the old file or the
@@ -211,19 +254,7 @@ pub fn store(path: &Path, records: &[Record]) -> Result<(), CheckpointError> {
         path: path.to_owned(),
         error,
     };
-    let body = FileFormat {
-        version: VERSION,
-        files: records
-            .iter()
-            .map(|r| RecordFormat {
-                fingerprint: r.fingerprint.to_string(),
-                offset: r.position.offset,
-                skipping: r.position.skipping,
-                path: r.path.clone(),
-            })
-            .collect(),
-    };
-    let bytes = serde_json::to_vec(&body).map_err(|e| io(io::Error::other(e)))?;
+    let bytes = encode(records);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -269,6 +300,54 @@ mod tests {
         store(&path, &records).unwrap();
         assert_eq!(load(&path).unwrap(), Some(records));
         assert!(!dir.path().join("cp.json.tmp").exists());
+    }
+
+    #[test]
+    fn encode_is_the_checkpoint_files_format_and_decode_reverses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        let records = vec![
+            Record {
+                fingerprint: Fingerprint::of(b"Jun 23 09:14:05 mail01"),
+                position: Position {
+                    offset: 98211,
+                    skipping: false,
+                },
+                path: Some("/var/log/mail.log".into()),
+            },
+            Record {
+                fingerprint: Fingerprint::of(b"x"),
+                position: Position {
+                    offset: 1,
+                    skipping: true,
+                },
+                path: None,
+            },
+        ];
+        store(&path, &records).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), encode(&records));
+        assert_eq!(decode(&encode(&records)).unwrap(), records);
+        assert_eq!(decode(&encode(&[])).unwrap(), []);
+        for junk in [&b""[..], b"[]", b"{\"version\":2,\"files\":[]}"] {
+            assert!(matches!(decode(junk), Err(CheckpointError::Decode { .. })));
+        }
+    }
+
+    #[test]
+    fn a_file_name_that_is_not_utf8_does_not_stop_checkpoints() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        let name = std::ffi::OsStr::from_bytes(b"/var/log/mail\xff.log");
+        let records = vec![Record {
+            fingerprint: Fingerprint::of(b"abc"),
+            position: Position::default(),
+            path: Some(name.into()),
+        }];
+        store(&path, &records).unwrap();
+        let back = load(&path).unwrap().unwrap();
+        assert_eq!(back[0].fingerprint, records[0].fingerprint);
+        assert_eq!(back[0].path, Some("/var/log/mail\u{fffd}.log".into()));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! [`Tailer`] is deterministic and does nothing on its own: [`Tailer::scan`] looks for
 //! files, [`Tailer::read`] reads what they gained, [`Tailer::checkpoint`] writes the
 //! checkpoint file. Tests drive it step by step; [`spawn`] runs it on its own thread,
-//! scanning and polling at the configured intervals.
+//! scanning and polling at the configured intervals. [`spawn_tailed`] runs the same
+//! loop and also sends the positions down the channel after the lines they cover
+//! ([`Tailed`]), for a consumer that saves them with its own state and resumes from
+//! them ([`FileConfig::resume`]).
 //!
 //! Identity. A file is known by the [`Fingerprint`] of its first `fingerprint_bytes`
 //! (a shorter file by all of its bytes, the fingerprint growing with it), and while it
@@ -31,14 +34,15 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::checkpoint::{self, CheckpointError, Fingerprint, Position, Record};
 use crate::{Line, Source};
+
+mod thread;
+
+pub use thread::{FileSource, Tailed, spawn, spawn_tailed};
 
 /// Where files found at the first start-up (no checkpoint file yet) begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,8 +59,14 @@ pub enum StartAt {
 pub struct FileConfig {
     /// Glob patterns (the `glob` crate's syntax) naming the files to follow.
     pub include: Vec<String>,
-    /// The checkpoint file; `None` keeps positions in memory only.
+    /// The checkpoint file; `None` keeps positions in memory only (or in the consumer's
+    /// hands, with [`spawn_tailed`]).
     pub checkpoint: Option<PathBuf>,
+    /// Positions to start from, kept by the caller (the daemon's store holds the last
+    /// [`Tailed::Positions`] it committed). Used instead of loading the checkpoint file,
+    /// and otherwise just like it: `Some` means this is not a first start, even if it
+    /// is empty. `None` is a first start unless the checkpoint file exists.
+    pub resume: Option<Vec<Record>>,
     /// Where files found at the very first start begin. With a checkpoint file, files
     /// not in it appeared while the tailer was down and are read from their start.
     pub start_at: StartAt,
@@ -80,6 +90,7 @@ impl Default for FileConfig {
         Self {
             include: Vec::new(),
             checkpoint: None,
+            resume: None,
             start_at: StartAt::End,
             fingerprint_bytes: 256,
             max_line: 64 * 1024,
@@ -217,8 +228,9 @@ pub struct Tailer {
 }
 
 impl Tailer {
-    /// A tailer; reads the checkpoint file if there is one. Finds no files yet.
-    pub fn new(config: FileConfig) -> Result<Self, FileError> {
+    /// A tailer starting from `config.resume`, or else from the checkpoint file if
+    /// there is one. Finds no files yet.
+    pub fn new(mut config: FileConfig) -> Result<Self, FileError> {
         let patterns = config
             .include
             .iter()
@@ -229,9 +241,10 @@ impl Tailer {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let records = match &config.checkpoint {
-            Some(path) => checkpoint::load(path)?,
-            None => None,
+        let records = match (config.resume.take(), &config.checkpoint) {
+            (Some(records), _) => Some(records),
+            (None, Some(path)) => checkpoint::load(path)?,
+            (None, None) => None,
         };
         let fresh_start = records.is_none();
         let mut retired: Vec<_> = records
@@ -673,89 +686,4 @@ fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// The running tailer: its counters, and the way to stop it.
-#[derive(Debug)]
-pub struct FileSource {
-    stop: Arc<AtomicBool>,
-    wake: std::sync::mpsc::Sender<()>,
-    thread: JoinHandle<Result<(), FileError>>,
-    counters: Arc<FileCounters>,
-}
-
-impl FileSource {
-    /// The counters.
-    pub fn counters(&self) -> &Arc<FileCounters> {
-        &self.counters
-    }
-
-    /// Stops the tailer and waits for it: it finishes the line it is handing on (the
-    /// consumer must keep receiving until the channel closes), writes the checkpoint
-    /// file, and returns that write's result.
-    pub fn stop(self) -> Result<(), FileError> {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.wake.send(());
-        self.thread.join().map_err(|_| FileError::Panicked)?
-    }
-}
-
-/// Starts the tailer on its own thread, sending lines to `tx`.
-///
-/// When `tx` is full the tailer waits (`blocking_send`): the file is the buffer, so
-/// back-pressure loses nothing. It stops when [`FileSource::stop`] is called or the
-/// receiver is dropped, writing the checkpoint file either way. Must not be given a
-/// channel whose receiver runs on the same thread.
-pub fn spawn(config: FileConfig, tx: mpsc::Sender<Line>) -> Result<FileSource, FileError> {
-    let mut tailer = Tailer::new(config)?;
-    let counters = tailer.counters();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (wake, woken) = std::sync::mpsc::channel::<()>();
-    let flag = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("portcullis-file-tail".into())
-        .spawn(move || {
-            let cfg = tailer.config.clone();
-            let mut next_scan = Instant::now();
-            let mut next_checkpoint = Instant::now() + cfg.checkpoint_interval;
-            let mut emit = |line: Line| {
-                if flag.load(Ordering::Relaxed) {
-                    return Err(Closed);
-                }
-                tx.blocking_send(line).map_err(|_| Closed)
-            };
-            loop {
-                let now = Instant::now();
-                if now >= next_scan {
-                    tailer.scan();
-                    next_scan = now + cfg.glob_interval;
-                }
-                let outcome = tailer.read(&mut emit);
-                if Instant::now() >= next_checkpoint {
-                    // A failed write is counted and retried at the next interval.
-                    let _ = tailer.checkpoint();
-                    next_checkpoint = Instant::now() + cfg.checkpoint_interval;
-                }
-                let wait = match outcome {
-                    Err(Closed) => break,
-                    Ok(ReadOutcome::More) => Duration::ZERO,
-                    Ok(ReadOutcome::Idle) => cfg.poll_interval,
-                };
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                match woken.recv_timeout(wait) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
-            }
-            tailer.checkpoint()
-        })
-        .map_err(FileError::Spawn)?;
-    Ok(FileSource {
-        stop,
-        wake,
-        thread,
-        counters,
-    })
 }

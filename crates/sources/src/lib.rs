@@ -20,11 +20,14 @@
 //!
 //! # Layout
 //!
-//! - [`file`]: the file tailer. A deterministic [`file::Tailer`] (`scan`, `read`,
-//!   `poll_once`) that tests drive step by step, and [`file::spawn`], the thin polling
-//!   loop on its own thread that the daemon runs.
-//! - [`checkpoint`]: file fingerprints and the checkpoint file (offsets per
-//!   fingerprint, written atomically).
+//! - [`file`](mod@file): the file tailer. A deterministic [`file::Tailer`] (`scan`, `read`,
+//!   `poll_once`) that tests drive step by step, and the thin polling loop on its own
+//!   thread: [`file::spawn`] sends lines, [`file::spawn_tailed`] sends lines and, after
+//!   them, the positions that cover exactly those lines (for the daemon to commit with
+//!   the engine's state).
+//! - [`checkpoint`]: file fingerprints and positions: the checkpoint file (offsets per
+//!   fingerprint, written atomically) and the same format as bytes for the daemon's
+//!   store.
 //! - [`syslog`]: the syslog receiver: UDP datagrams, TCP with octet-counting and
 //!   newline framing, caps on message size, connections and idle time.
 //! - [`journald`]: `journalctl` as a child process, restarted with backoff.
