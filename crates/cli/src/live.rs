@@ -29,6 +29,8 @@ pub struct LiveOptions {
     pub batch: usize,
     /// No summary on stderr.
     pub quiet: bool,
+    /// The bearer token, if the receiver wants one.
+    pub token: Option<String>,
 }
 
 pub fn run(sim: &Simulation, opts: &LiveOptions) -> Result<ExitCode> {
@@ -57,9 +59,11 @@ pub fn run(sim: &Simulation, opts: &LiveOptions) -> Result<ExitCode> {
             return Ok(());
         }
         body.push(b']');
-        let resp = agent
-            .post(&opts.url)
-            .content_type("application/json")
+        let mut req = agent.post(&opts.url).content_type("application/json");
+        if let Some(t) = &opts.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = req
             .send(&body[..])
             .with_context(|| format!("cannot send to {}", opts.url))?;
         let status = resp.status().as_u16();

@@ -5,6 +5,7 @@
 mod analyze;
 mod audit;
 mod breach;
+mod daemon;
 mod demo;
 mod eval;
 mod events;
@@ -44,6 +45,18 @@ enum Command {
     Audit(audit::AuditArgs),
     Password(password::PasswordArgs),
     Breach(breach::BreachArgs),
+    /// The protection daemon: follows logs, bans attackers, serves the admin API.
+    Run(daemon::RunArgs),
+    /// Checks a daemon configuration file and says what it would run.
+    CheckConfig(daemon::CheckConfigArgs),
+    /// What a running daemon is doing: counts, bans and locks in force.
+    Status(daemon::StatusArgs),
+    /// Bans an address or network on a running daemon.
+    Ban(daemon::BanArgs),
+    /// Lifts a ban on a running daemon.
+    Unban(daemon::UnbanArgs),
+    /// Unlocks an account on a running daemon.
+    Unlock(daemon::UnlockArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +70,12 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(&args),
         Command::Password(args) => password::run(&args),
         Command::Breach(args) => breach::run(&args),
+        Command::Run(args) => daemon::run(&args),
+        Command::CheckConfig(args) => daemon::check_config(&args),
+        Command::Status(args) => daemon::status(&args),
+        Command::Ban(args) => daemon::ban(&args),
+        Command::Unban(args) => daemon::unban(&args),
+        Command::Unlock(args) => daemon::unlock(&args),
     };
     match result {
         Ok(code) => code,

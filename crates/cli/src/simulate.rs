@@ -62,6 +62,11 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     batch: usize,
 
+    /// With --live: a file holding the bearer token the receiver wants (the daemon's
+    /// report or admin token). `PORTCULLIS_TOKEN` in the environment also works.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -151,6 +156,10 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
             max_time: max_time.unsigned_abs(),
             batch: args.batch,
             quiet: args.quiet,
+            token: match &args.token_file {
+                Some(f) => Some(portcullis_daemon::config::read_secret(f)?),
+                None => std::env::var("PORTCULLIS_TOKEN").ok(),
+            },
         };
         return crate::live::run(&sim, &opts);
     }

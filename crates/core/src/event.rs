@@ -108,6 +108,8 @@ name_enum! {
         Postfix => "postfix",
         /// OpenSSH `sshd` / `sshd-session`.
         Sshd => "sshd",
+        /// An application that reported the attempt itself (`POST /v1/events`).
+        Api => "api",
     }
 }
 

@@ -158,6 +158,12 @@ impl LogParser {
         &self.stats
     }
 
+    /// Moves the year-inference reference ("now" for a live stream); see
+    /// [`crate::envelope::EnvelopeReader::set_reference`].
+    pub fn set_reference(&mut self, now: jiff::Timestamp) {
+        self.envelope.set_reference(now);
+    }
+
     /// Records lines the reader skipped for length (they were read, and skipped).
     pub fn count_oversized(&mut self, n: u64) {
         self.stats.lines += n;

@@ -127,18 +127,30 @@ impl EnvelopeReader {
     pub fn new(config: EnvelopeConfig) -> Self {
         let limit = match config.year {
             YearRule::Fixed(_) => None,
-            YearRule::Reference(r) => {
-                let limit = r
-                    .saturating_add(SignedDuration::from_hours(24))
-                    .unwrap_or(Timestamp::MAX);
-                Some((limit, limit.to_zoned(config.time_zone.clone()).year()))
-            }
+            YearRule::Reference(r) => Some(Self::limit_of(r, &config.time_zone)),
         };
         Self {
             config,
             current: None,
             limit,
             hour_offset: None,
+        }
+    }
+
+    fn limit_of(reference: Timestamp, zone: &TimeZone) -> (Timestamp, i16) {
+        let limit = reference
+            .saturating_add(SignedDuration::from_hours(24))
+            .unwrap_or(Timestamp::MAX);
+        (limit, limit.to_zoned(zone.clone()).year())
+    }
+
+    /// Moves the [`YearRule::Reference`] instant (a live stream's "now") forward, so
+    /// that a reader running for months still places year-less stamps in the right
+    /// year. No effect with [`YearRule::Fixed`].
+    pub fn set_reference(&mut self, reference: Timestamp) {
+        if let YearRule::Reference(r) = &mut self.config.year {
+            *r = reference;
+            self.limit = Some(Self::limit_of(reference, &self.config.time_zone));
         }
     }
 

@@ -16,14 +16,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Args;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use portcullis_audit::{BreachLookup, CheckRequest, Policy};
 use portcullis_breach::input::parse_prefix;
 use portcullis_breach::{HashKind, Index, range_body};
+use portcullis_daemon::serve::Limits;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -155,37 +153,14 @@ async fn serve(indexes: Arc<Indexes>, listen: SocketAddr) -> Result<()> {
         writeln!(out, "listening on http://{bound}")?;
         out.flush()?;
     }
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => permit.context("connection limit closed")?,
-            () = &mut shutdown => return Ok(()),
-        };
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    // Out of file descriptors or a connection reset before accept:
-                    // back off briefly rather than spin.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let service = TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_REQUEST_HEAD);
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            drop(permit);
-        });
-    }
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        header_timeout: HEADER_TIMEOUT,
+        max_head: MAX_REQUEST_HEAD,
+        lifetime: CONNECTION_LIFETIME,
+    };
+    portcullis_daemon::serve::serve(listener, app, limits, shutdown_signal()).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {
