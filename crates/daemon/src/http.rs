@@ -79,7 +79,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(list_allow).post(add_allow).delete(remove_allow),
         )
         .fallback(not_found)
-        .route_layer(middleware::from_fn_with_state(
+        // `layer`, not `route_layer`: unknown paths are refused the same way.
+        .layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
             require_admin,
         ));

@@ -3,6 +3,8 @@
 // Each test binary uses its own subset of these.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
