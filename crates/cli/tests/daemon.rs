@@ -46,6 +46,18 @@ fn a_spray_in_a_followed_file_is_banned_and_the_users_are_not() {
     let s = d.status();
     assert_eq!(s["engine_events"], 15, "{s}");
     assert_eq!(s["attackers_found"], 1, "{s}");
+    // The user's place is remembered (with the next snapshot); the sprayer's is not.
+    let familiar = wait_for("alice's familiar network", Duration::from_secs(30), || {
+        let (code, v) = d.get("/v1/familiar?account=alice@example.org");
+        assert_eq!(code, 200, "{v}");
+        let nets: Vec<String> = v["familiar"]
+            .as_array()?
+            .iter()
+            .filter_map(|f| f["network"].as_str().map(str::to_string))
+            .collect();
+        (!nets.is_empty()).then_some(nets)
+    });
+    assert_eq!(familiar, ["198.51.100.0/24"]);
     // Nothing without the token, whatever the path.
     for path in ["/v1/status", "/v1/bans", "/v1/nothing-here", "/v1/events"] {
         let (code, body) = d.call("GET", path, None, None);

@@ -58,6 +58,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Bans, locks, allowlist.
     pub decisions: Mutex<Decisions>,
+    /// The state store (for reads the decisions do not hold, e.g. familiar sources).
+    pub store: Arc<Store>,
     /// To the actions.
     pub effects: mpsc::Sender<Effect>,
     /// Reported events, to the engine.
@@ -293,6 +295,7 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
     let shared = Arc::new(Shared {
         metrics: Arc::clone(&metrics),
         decisions: Mutex::new(decisions),
+        store: Arc::clone(&store),
         effects: effect_tx,
         reports: report_tx,
         admin_token: token(&config.http.token_file)?,
@@ -505,7 +508,18 @@ struct EngineLoop {
     events: Vec<Event>,
     repeaters: Vec<(IpAddr, portcullis_core::engine::Kind)>,
     idle_ticks: u32,
+    /// Successful logins not yet written to the store's familiar sources: (account,
+    /// network) → (time, the address).
+    familiar: HashMap<(String, IpNet), (i64, IpAddr)>,
+    familiar_v4: u8,
+    familiar_v6: u8,
 }
+
+/// Familiar sources waiting for the next snapshot; beyond this many they are written at
+/// once.
+const MAX_FAMILIAR_PENDING: usize = 100_000;
+/// Networks remembered per account in the store (most recent kept).
+const FAMILIAR_PER_ACCOUNT: usize = 16;
 
 impl EngineLoop {
     fn new(
@@ -530,6 +544,9 @@ impl EngineLoop {
             events: Vec::with_capacity(4096),
             repeaters: Vec::new(),
             idle_ticks: 0,
+            familiar: HashMap::new(),
+            familiar_v4: config.engine.prefix_v4,
+            familiar_v6: config.engine.prefix_v6,
         })
     }
 
@@ -690,6 +707,20 @@ impl EngineLoop {
         for e in self.events.drain(..) {
             m.event(e.service, e.outcome);
             self.engine.observe(&e);
+            if e.outcome == Outcome::Success
+                && let (Some(a), Some(account), Some(t)) = (e.source, &e.account, e.time)
+                && account.len() <= portcullis_store::MAX_ACCOUNT_LEN
+                && self.engine.verdict(&a).is_none()
+            {
+                let len = if a.is_ipv4() {
+                    self.familiar_v4
+                } else {
+                    self.familiar_v6
+                };
+                let net = crate::decide::network_of(a, len);
+                self.familiar
+                    .insert((account.clone(), net), (t.instant.as_second(), a));
+            }
             if e.outcome != Outcome::Success
                 && let Some(a) = e.source
                 && let Some(kind) = self.engine.verdict(&a)
@@ -699,6 +730,9 @@ impl EngineLoop {
             }
         }
         self.act();
+        if self.familiar.len() >= MAX_FAMILIAR_PENDING {
+            self.snapshot();
+        }
     }
 
     fn act(&mut self) {
@@ -789,8 +823,21 @@ impl EngineLoop {
             watermark: self.engine.now().unwrap_or(0),
             saved_at: Timestamp::now().as_second(),
         };
+        // Familiar places go with it, except an attacker's (judged since its login).
+        let familiar: Vec<((String, IpNet), (i64, IpAddr))> = self
+            .familiar
+            .drain()
+            .filter(|(_, (_, a))| self.engine.verdict(a).is_none())
+            .collect();
         let m = &self.shared.metrics;
-        match self.store.save_snapshot(&snap) {
+        let saved = self.store.write(|t| {
+            t.save_snapshot(&snap)?;
+            for ((account, net), (at, _)) in &familiar {
+                t.put_familiar(account, net, *at, FAMILIAR_PER_ACCOUNT)?;
+            }
+            Ok(())
+        });
+        match saved {
             Ok(()) => {
                 m.snapshots.fetch_add(1, Ordering::Relaxed);
                 m.snapshot_bytes

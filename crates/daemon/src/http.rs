@@ -9,6 +9,7 @@
 //! | `GET/POST/DELETE /v1/bans` | admin | list, add (`{"network", "duration", "reason"}`), remove (`?network=`) |
 //! | `GET/POST/DELETE /v1/locks` | admin | list, lock (`{"account", "duration", "reason"}`), unlock (`?account=`) |
 //! | `GET/POST/DELETE /v1/allowlist` | admin | list, add (`{"network", "note"}`), remove (`?network=`) |
+//! | `GET /v1/familiar?account=` | admin | the networks an account logged in from |
 //!
 //! Tokens go in `Authorization: Bearer …` and are compared in constant time (SHA-256
 //! digests compared with `subtle`). Without a valid token every `/v1/` path, known or
@@ -74,6 +75,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/bans", get(list_bans).post(add_ban).delete(remove_ban))
         .route("/locks", get(list_locks).post(add_lock).delete(remove_lock))
+        .route("/familiar", get(familiar))
         .route(
             "/allowlist",
             get(list_allow).post(add_allow).delete(remove_allow),
@@ -372,6 +374,22 @@ async fn remove_lock(State(s): State<Arc<Shared>>, Query(q): Query<AccountQuery>
     match r {
         Ok(Some(l)) => Json(json!({"unlocked": l})).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("{account:?} is not locked")),
+        Err(e) => store_failed(e),
+    }
+}
+
+/// Where an account has logged in from (networks, most recent first).
+async fn familiar(State(s): State<Arc<Shared>>, Query(q): Query<AccountQuery>) -> Response {
+    let account = s.rules.canonical(&q.account).unwrap_or_default();
+    match s.store.familiar(&account) {
+        Ok(list) => Json(json!({
+            "account": account,
+            "familiar": list
+                .into_iter()
+                .map(|(n, at)| json!({"network": n.to_string(), "last": at}))
+                .collect::<Vec<_>>(),
+        }))
+        .into_response(),
         Err(e) => store_failed(e),
     }
 }
