@@ -580,7 +580,9 @@ impl EngineLoop {
                                 Tailed::Positions(p) => {
                                     self.observe_pending();
                                     self.positions = Some(p);
-                                    if self.last_snapshot.elapsed() >= self.snapshot_interval {
+                                    // The tailer reports on the same interval; half
+                                    // of it absorbs the jitter between the two clocks.
+                                    if self.last_snapshot.elapsed() >= self.snapshot_interval / 2 {
                                         self.snapshot();
                                     }
                                 }
