@@ -273,3 +273,58 @@ fn kill_9_mid_attack_loses_no_ban_reads_each_line_once_and_keeps_detecting() {
     assert_eq!(bans, expected, "the sprayers, and none of the staff");
     assert_eq!(d.stop(), Some(0));
 }
+
+/// Regression: a file followed from its end, and a crash before the first snapshot
+/// interval had passed. The restarted daemon found no snapshot, took it for a first
+/// start, began again at the file's end, and missed every line in between.
+#[test]
+fn a_crash_before_the_first_interval_misses_no_line_of_a_file_followed_from_its_end() {
+    let dir = DaemonDir::new();
+    let log = dir.path("logs/mail.log");
+    // Written before the daemon ever ran: not to be read.
+    append(&log, &spray("192.0.2.99", 3, 1));
+    let config = dir.config(&format!(
+        "[sources.files]\ninclude = [\"{}\"]\nstart_at = \"end\"\n",
+        dir.path("logs/*.log").display()
+    ));
+    // An interval far longer than the test: only the start's own snapshot is saved.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replacen(
+            "snapshot_interval = \"1s\"",
+            "snapshot_interval = \"1h\"",
+            1,
+        ),
+    )
+    .expect("config");
+    let d = dir.start();
+    wait_for("the daemon to save where it starts reading", LIMIT, || {
+        (snapshots(&d) >= 1.0).then_some(())
+    });
+    append(
+        &log,
+        &[dovecot_success("10.1.0.1", "staff1@example.org", 10)],
+    );
+    let size = file_size(&log);
+    wait_for("the first new line consumed", LIMIT, || {
+        (consumed(&d.status(), &log) == Some(size)).then_some(())
+    });
+    d.crash();
+    // Written while the daemon is down.
+    append(
+        &log,
+        &[dovecot_success("10.1.0.2", "staff2@example.org", 11)],
+    );
+    let d = dir.start();
+    let size = file_size(&log);
+    let status = wait_for("every line consumed after the restart", LIMIT, || {
+        let s = d.status();
+        (consumed(&s, &log) == Some(size)).then_some(s)
+    });
+    assert_eq!(
+        status["engine_events"], 2,
+        "the two lines written after the first start, once each: {status}"
+    );
+    assert_eq!(d.stop(), Some(0));
+}
