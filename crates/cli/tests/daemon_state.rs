@@ -1,8 +1,11 @@
-//! End-to-end tests of what `portcullis run` keeps: its state across `kill -9` in the
-//! middle of an attack (docs/daemon.md, "State, restarts and crashes"). The real binary,
-//! real files.
+//! End-to-end tests of what `portcullis run` keeps and what it does outside itself: its
+//! state across `kill -9` in the middle of an attack (docs/daemon.md, "State, restarts
+//! and crashes"), nftables for real in network namespaces, and dry runs. The real
+//! binary, real files, real `nft`.
 
 mod common;
+#[path = "daemon_state/netns.rs"]
+mod netns;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,6 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::daemon::{Daemon, DaemonDir, dovecot_failure, dovecot_success, wait_for};
+use netns::{ATTACKER, Link, Netns};
 
 /// How long any one thing the daemon does may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -327,4 +331,147 @@ fn a_crash_before_the_first_interval_misses_no_line_of_a_file_followed_from_its_
         "the two lines written after the first start, once each: {status}"
     );
     assert_eq!(d.stop(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------
+// nftables, dry runs
+
+/// The configuration of a daemon whose firewall is nftables in `ns`, bans lasting 1 h.
+fn nft_config(dir: &DaemonDir, ns: &Netns) -> std::path::PathBuf {
+    dir.config(&format!(
+        "{}\n[bans]\nduration = \"1h\"\n\n[firewall]\nbackend = \"nftables\"\ncommand = {}\n",
+        follow_logs(dir),
+        ns.nft_command_toml()
+    ))
+}
+
+/// The timeout of `addr`'s element in `banned4`, once it is there.
+fn element_timeout(ns: &Netns, addr: &str) -> u64 {
+    wait_for(&format!("{addr} in the nftables set"), LIMIT, || {
+        ns.elements("banned4")
+            .into_iter()
+            .find(|(e, _)| e == addr)
+            .map(|(_, t)| t.unwrap_or(0))
+    })
+}
+
+#[test]
+fn nftables_bans_stop_the_attackers_packets_and_survive_a_restart() {
+    let link = Link::new();
+    let dir = DaemonDir::new();
+    let log = dir.path("logs/mail.log");
+    let config = nft_config(&dir, &link.b);
+    assert!(link.reaches(), "A cannot reach B before any ban");
+    let d = dir.start();
+    append(&log, &spray(ATTACKER, 12, 1));
+    let banned = format!("{ATTACKER}/32");
+    wait_for("the ban of the attacker", LIMIT, || {
+        d.bans().contains(&banned).then_some(())
+    });
+    let timeout = element_timeout(&link.b, ATTACKER);
+    assert!(
+        (3590..=3600).contains(&timeout),
+        "the element's timeout is bans.duration (3600 s), not {timeout} s"
+    );
+    assert!(link.blocked(), "A still reaches B after the ban");
+
+    // The operator lifts it.
+    let out = common::bin()
+        .args(["unban", ATTACKER, "--url", &d.url, "-c"])
+        .arg(&config)
+        .output()
+        .expect("portcullis unban");
+    assert!(
+        out.status.success(),
+        "portcullis unban: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the element gone after the unban", LIMIT, || {
+        link.b.elements("banned4").is_empty().then_some(())
+    });
+    assert!(link.reaches(), "A cannot reach B after the unban");
+    assert!(d.bans().is_empty(), "{:?}", d.bans());
+
+    // It fails again: banned again, for longer (its second offence: 4 h).
+    append(
+        &log,
+        &[dovecot_failure(ATTACKER, "user99@example.org", 500)],
+    );
+    wait_for("the attacker banned again", LIMIT, || {
+        d.bans().contains(&banned).then_some(())
+    });
+    element_timeout(&link.b, ATTACKER);
+    // Someone deletes the element by hand; a restart puts it back.
+    let elem = format!("{{ {ATTACKER} }}");
+    let out = link.b.exec(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "portcullis",
+        "banned4",
+        &elem,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(link.b.elements("banned4").is_empty());
+    assert!(link.reaches(), "A cannot reach B with the element deleted");
+    assert_eq!(d.stop(), Some(0));
+    let d = dir.start();
+    let timeout = element_timeout(&link.b, ATTACKER);
+    assert!(
+        (4 * 3600 - 60..=4 * 3600).contains(&timeout),
+        "reconciled with the ban's remaining time (about 4 h), not {timeout} s"
+    );
+    assert!(link.blocked(), "A reaches B after the restart");
+    assert_eq!(d.stop(), Some(0));
+
+    // --cleanup removes the table, and with it the ban.
+    let out = common::bin()
+        .args(["run", "--cleanup", "-c"])
+        .arg(&config)
+        .output()
+        .expect("portcullis run --cleanup");
+    assert!(
+        out.status.success(),
+        "portcullis run --cleanup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables = link.b.tables();
+    assert!(!tables.iter().any(|t| t == "portcullis"), "{tables:?}");
+    assert!(link.reaches(), "A cannot reach B after the cleanup");
+}
+
+#[test]
+fn a_dry_run_records_the_ban_and_leaves_nftables_untouched() {
+    let ns = Netns::new();
+    let dir = DaemonDir::new();
+    let config = nft_config(&dir, &ns);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replacen("[daemon]\n", "[daemon]\ndry_run = true\n", 1),
+    )
+    .expect("config");
+    let d = dir.start();
+    append(&dir.path("logs/mail.log"), &spray("203.0.113.7", 12, 1));
+    wait_for("the ban recorded", LIMIT, || {
+        d.bans()
+            .contains(&"203.0.113.7/32".to_string())
+            .then_some(())
+    });
+    wait_for("`would ban` on stderr", LIMIT, || {
+        d.log().contains("would ban 203.0.113.7/32").then_some(())
+    });
+    assert_eq!(d.status()["dry_run"], true);
+    let tables = ns.tables();
+    assert!(
+        tables.is_empty(),
+        "a dry run created nftables tables: {tables:?}"
+    );
+    assert_eq!(d.stop(), Some(0));
+    assert!(ns.tables().is_empty());
 }
