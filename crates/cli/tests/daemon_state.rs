@@ -1,9 +1,11 @@
 //! End-to-end tests of what `portcullis run` keeps and what it does outside itself: its
 //! state across `kill -9` in the middle of an attack (docs/daemon.md, "State, restarts
-//! and crashes"), nftables for real in network namespaces, and dry runs. The real
-//! binary, real files, real `nft`.
+//! and crashes"), nftables for real in network namespaces, dry runs, and the webhook and
+//! program actions (docs/actions.md). The real binary, real files, real `nft`.
 
 mod common;
+#[path = "daemon_state/hook.rs"]
+mod hook;
 #[path = "daemon_state/netns.rs"]
 mod netns;
 
@@ -474,4 +476,80 @@ fn a_dry_run_records_the_ban_and_leaves_nftables_untouched() {
     );
     assert_eq!(d.stop(), Some(0));
     assert!(ns.tables().is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Webhooks and programs
+
+#[test]
+fn the_daemon_posts_a_signed_ban_notice_to_its_webhook() {
+    const SECRET: &str = "webhook-secret-0123456789abcdef";
+    let (port, requests) = hook::receiver();
+    let dir = DaemonDir::new();
+    std::fs::write(dir.path("hook.secret"), format!("{SECRET}\n")).expect("secret");
+    dir.config(&format!(
+        "{}\n[[actions.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret_file = \"{}\"\n",
+        follow_logs(&dir),
+        dir.path("hook.secret").display()
+    ));
+    let d = dir.start();
+    append(&dir.path("logs/mail.log"), &spray("203.0.113.7", 12, 1));
+    let req = requests
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("no webhook request; daemon said:\n{}", d.log()));
+    let notice: serde_json::Value = serde_json::from_slice(&req.body).expect("a JSON body");
+    assert_eq!(notice["action"], "ban", "{notice}");
+    assert_eq!(notice["address"], "203.0.113.7", "{notice}");
+    assert_eq!(notice["prefix"], "203.0.113.7/32", "{notice}");
+    assert_eq!(notice["kind"], "password_spray", "{notice}");
+    assert_eq!(notice["duration_secs"], 3600, "{notice}");
+    assert_eq!(notice["dry_run"], false, "{notice}");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    // The signature, computed here independently of the daemon, on the bytes received
+    // (the secret as read from its file: trimmed).
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(&req.body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(
+        req.header("x-portcullis-signature-256"),
+        Some(expected.as_str()),
+        "signature of {}",
+        String::from_utf8_lossy(&req.body)
+    );
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn the_daemon_runs_its_program_for_a_ban() {
+    let dir = DaemonDir::new();
+    let (script, out) = (dir.path("hook.sh"), dir.path("hook.out"));
+    // Written whole, then renamed: the test never reads half of it.
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
+            out.display()
+        ),
+    )
+    .expect("script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir.config(&format!(
+        "{}\n[[actions.exec]]\nargv = [\"{}\", \"--\", \"{{action}}\", \"{{address}}\"]\n",
+        follow_logs(&dir),
+        script.display()
+    ));
+    let d = dir.start();
+    append(&dir.path("logs/mail.log"), &spray("203.0.113.7", 12, 1));
+    let args = wait_for("the program's run", LIMIT, || {
+        std::fs::read_to_string(&out).ok()
+    });
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        ["--", "ban", "203.0.113.7"],
+        "daemon said:\n{}",
+        d.log()
+    );
+    assert_eq!(d.stop(), Some(0));
 }
