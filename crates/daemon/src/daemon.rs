@@ -503,7 +503,8 @@ struct EngineLoop {
     consumed: HashMap<Arc<Path>, u64>,
     has_files: bool,
     snapshot_interval: Duration,
-    last_snapshot: Instant,
+    /// When this run last saved a snapshot; `None` before its first.
+    last_snapshot: Option<Instant>,
     watermark_lag: i64,
     events: Vec<Event>,
     repeaters: Vec<(IpAddr, portcullis_core::engine::Kind)>,
@@ -539,7 +540,7 @@ impl EngineLoop {
             consumed: HashMap::new(),
             has_files: !config.sources.files.include.is_empty(),
             snapshot_interval: config.daemon.snapshot_interval,
-            last_snapshot: Instant::now(),
+            last_snapshot: None,
             watermark_lag: config.daemon.watermark_lag.as_secs() as i64,
             events: Vec::with_capacity(4096),
             repeaters: Vec::new(),
@@ -580,9 +581,13 @@ impl EngineLoop {
                                 Tailed::Positions(p) => {
                                     self.observe_pending();
                                     self.positions = Some(p);
-                                    // The tailer reports on the same interval; half
-                                    // of it absorbs the jitter between the two clocks.
-                                    if self.last_snapshot.elapsed() >= self.snapshot_interval / 2 {
+                                    // The first positions at once: until they are saved,
+                                    // a crash makes the next start a first start, and a
+                                    // file followed from its end would be picked up at its
+                                    // new end, missing the lines in between. Later ones on
+                                    // the interval the tailer reports on, half of which
+                                    // absorbs the jitter between its clock and ours.
+                                    if self.snapshot_due(self.snapshot_interval / 2) {
                                         self.snapshot();
                                     }
                                 }
@@ -806,9 +811,13 @@ impl EngineLoop {
             c.clone_from(&self.consumed);
         }
         // Without files, nothing needs positions: save on the clock.
-        if !self.has_files && self.last_snapshot.elapsed() >= self.snapshot_interval {
+        if !self.has_files && self.snapshot_due(self.snapshot_interval) {
             self.snapshot();
         }
+    }
+
+    fn snapshot_due(&self, interval: Duration) -> bool {
+        self.last_snapshot.is_none_or(|t| t.elapsed() >= interval)
     }
 
     fn snapshot(&mut self) {
@@ -852,7 +861,7 @@ impl EngineLoop {
                 say!("cannot save the engine snapshot: {e}");
             }
         }
-        self.last_snapshot = Instant::now();
+        self.last_snapshot = Some(Instant::now());
         let took = started.elapsed();
         if took > Duration::from_secs(1) {
             say!(

@@ -78,7 +78,8 @@ pub struct FileConfig {
     pub glob_interval: Duration,
     /// How often open files are checked for growth (default 250 ms).
     pub poll_interval: Duration,
-    /// How often the checkpoint file is written (default 5 s; also on stop).
+    /// How often the checkpoint file is written (default 5 s; also after the first poll,
+    /// and on stop).
     pub checkpoint_interval: Duration,
     /// Most bytes read in one [`Tailer::read`] (default 4 MiB), so that a stop or a
     /// checkpoint is never far away while catching up on a large file.

@@ -288,7 +288,7 @@ proptest! {
 }
 
 #[test]
-fn positions_come_after_the_lines_and_on_stop_and_no_file_is_written() {
+fn positions_come_after_the_lines_of_the_first_poll_and_on_stop_and_no_file_is_written() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut w = Writer::new(dir.path());
@@ -305,15 +305,21 @@ fn positions_come_after_the_lines_and_on_stop_and_no_file_is_written() {
         }
     }
     assert_eq!(lines, w.expected);
+    let len = fs::metadata(dir.path().join("mail.log")).unwrap().len();
+    // The first poll read them all; its positions follow at once, long before the
+    // interval, so that a consumer has some to save from the start.
+    let Some(Tailed::Positions(first)) = recv(&rt, &mut rx) else {
+        panic!("no positions after the first poll");
+    };
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].position.offset, len);
     let stopper = std::thread::spawn(move || source.stop());
     let Some(Tailed::Positions(records)) = recv(&rt, &mut rx) else {
         panic!("no positions on stop");
     };
     assert!(recv(&rt, &mut rx).is_none());
     stopper.join().unwrap().unwrap();
-    let len = fs::metadata(dir.path().join("mail.log")).unwrap().len();
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0].position.offset, len);
+    assert_eq!(records, first);
     // Only the log itself: without `checkpoint`, no checkpoint file.
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }

@@ -88,9 +88,9 @@ pub fn spawn(config: FileConfig, tx: mpsc::Sender<Line>) -> Result<FileSource, F
     start(config, tx)
 }
 
-/// Starts the tailer like [`spawn`], with the positions in-band: at every
-/// `checkpoint_interval`, and on stop, it sends [`Tailed::Positions`] after the lines
-/// read so far, so that when the consumer receives them they cover exactly the lines
+/// Starts the tailer like [`spawn`], with the positions in-band: after its first poll,
+/// then at every `checkpoint_interval`, and on stop, it sends [`Tailed::Positions`]
+/// after the lines read so far, so that when the consumer receives them they cover exactly the lines
 /// it has consumed. This is how the daemon commits its engine state and the positions
 /// of the lines in it together.
 ///
@@ -119,8 +119,8 @@ fn start(config: FileConfig, output: impl Output) -> Result<FileSource, FileErro
     })
 }
 
-/// The polling loop: scan at `glob_interval`, read, checkpoint at
-/// `checkpoint_interval`, wait `poll_interval` when idle; until stopped or closed.
+/// The polling loop: scan at `glob_interval`, read, checkpoint after the first read and
+/// then at `checkpoint_interval`, wait `poll_interval` when idle; until stopped or closed.
 fn run(
     mut tailer: Tailer,
     mut output: impl Output,
@@ -129,7 +129,10 @@ fn run(
 ) -> Result<(), FileError> {
     let cfg = tailer.config.clone();
     let mut next_scan = Instant::now();
-    let mut next_checkpoint = Instant::now() + cfg.checkpoint_interval;
+    // The first positions right after the first poll: until a consumer has saved some,
+    // its next start is a first start, and a file followed from its end would be picked
+    // up at its new end, missing every line written in between.
+    let mut next_checkpoint = Instant::now();
     loop {
         let now = Instant::now();
         if now >= next_scan {
