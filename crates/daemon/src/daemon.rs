@@ -631,6 +631,12 @@ impl EngineLoop {
                     }
                 }
             }
+            // Attempts the parsers still hold (an SSH connection's last line not yet
+            // seen) are judged now: their lines are behind the final positions.
+            for p in self.parsers.values_mut() {
+                p.finish(&mut self.events);
+            }
+            self.observe_pending();
             self.snapshot();
             Ok(())
         });
