@@ -449,3 +449,6 @@ impl Decisions {
         std::mem::take(&mut self.effects)
     }
 }
+
+#[cfg(test)]
+mod tests;
