@@ -184,6 +184,12 @@ impl Decisions {
                 .fetch_add(1, Ordering::Relaxed);
             return Ok(BanOutcome::Allowlisted);
         }
+        // A ban of this network that ran out before the once-a-second expiry removed
+        // it ends here: otherwise the store would take the new ban for a refresh of
+        // the old one and not count the offence, and escalation would stall.
+        if self.bans.get(&net).is_some_and(|b| b.until <= now) {
+            self.end(net)?;
+        }
         let covered = self.bans.get(&net).or_else(|| {
             (net.prefix_len() == net.max_prefix_len())
                 .then(|| self.ban_of(net.addr()))
@@ -367,6 +373,17 @@ impl Decisions {
         }
         let reason = format!("{}: attacking again after its ban", kind.as_str());
         self.ban(host(a), &reason, Some(kind), None, now)?;
+        Ok(())
+    }
+
+    /// Ends a ban that ran out (it leaves the firewall by itself).
+    fn end(&mut self, net: IpNet) -> Result<(), StoreError> {
+        let removed = self.store.remove_ban(&net)?;
+        if let Some(b) = self.bans.remove(&net).or(removed) {
+            self.forget_member(&b.net);
+            self.metrics.unbans.fetch_add(1, Ordering::Relaxed);
+            self.effects.push(Effect::Expired(b));
+        }
         Ok(())
     }
 

@@ -119,6 +119,23 @@ fn each_later_ban_of_a_network_is_longer_up_to_the_cap() {
 }
 
 #[test]
+fn a_ban_that_ran_out_before_it_was_expired_still_escalates() {
+    let mut f = fixture(short_bans(), LockConfig::default());
+    let a = ip("203.0.113.7");
+    f.d.on_finding(&attacker("203.0.113.7"), 0).unwrap();
+    // The source fails again after its ban ended but before the once-a-second
+    // expiry ran: the new ban is its second offence, and the third comes after it.
+    f.d.repeat_offender(a, Kind::PasswordSpray, 150).unwrap();
+    let second = f.d.ban_of(a).cloned().unwrap();
+    assert_eq!((second.offences, second.until - second.since), (2, 400));
+    f.d.repeat_offender(a, Kind::PasswordSpray, second.until + 5)
+        .unwrap();
+    let third = f.d.ban_of(a).cloned().unwrap();
+    assert_eq!((third.offences, third.until - third.since), (3, 1000));
+    assert_eq!(f.d.bans().len(), 1);
+}
+
+#[test]
 fn enough_banned_addresses_of_a_slash_24_ban_the_network() {
     let mut f = fixture(
         BanConfig {
