@@ -74,10 +74,6 @@ pub struct Shared {
     pub dry_run: bool,
     /// Largest request body.
     pub max_body: usize,
-    /// Default length of an operator's ban and lock.
-    pub manual_ban: Duration,
-    /// Default length of an operator's lock.
-    pub manual_lock: Duration,
     /// Whether the engine thread runs.
     pub engine_alive: AtomicBool,
     /// Renders the sources' and actions' counters.
@@ -301,8 +297,6 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
         started: Timestamp::now(),
         dry_run,
         max_body: config.http.max_body,
-        manual_ban: config.bans.duration,
-        manual_lock: config.locks.duration,
         engine_alive: AtomicBool::new(true),
         source_metrics,
     });

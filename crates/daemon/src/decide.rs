@@ -122,6 +122,16 @@ impl Decisions {
         self.locks_cfg = locks_cfg;
     }
 
+    /// How long a first ban lasts (`bans.duration`), and an operator's ban by default.
+    pub fn ban_duration(&self) -> Duration {
+        self.bans_cfg.duration
+    }
+
+    /// How long a lock lasts (`locks.duration`), and an operator's lock by default.
+    pub fn lock_duration(&self) -> Duration {
+        self.locks_cfg.duration
+    }
+
     fn gauges(&self) {
         self.metrics
             .bans_active
