@@ -5,7 +5,9 @@
 //! - `daemon/events.rs`: `POST /v1/events`;
 //! - `daemon/observe.rs`: `/metrics` (checked by promtool) and `/healthz`;
 //! - `daemon/lifecycle.rs`: SIGHUP reloads, SIGTERM, restarts;
-//! - `daemon/check_config.rs`: `check-config` and the commands' help.
+//! - `daemon/check_config.rs`: `check-config` and the commands' help;
+//! - `daemon/simulate.rs`: `portcullis simulate --live` against the daemon, scored
+//!   against the scenario's ground truth.
 
 mod common;
 
@@ -19,6 +21,8 @@ mod events;
 mod lifecycle;
 #[path = "daemon/observe.rs"]
 mod observe;
+#[path = "daemon/simulate.rs"]
+mod simulate;
 
 use std::io::Write;
 use std::time::Duration;
