@@ -127,3 +127,27 @@ fn a_source_reported_failing_on_twelve_accounts_is_banned_and_a_typo_is_not() {
     assert_eq!(s["attackers_found"], 1, "{s}");
     assert_eq!(d.bans(), ["203.0.113.7/32"]);
 }
+
+#[test]
+fn a_source_failing_again_after_its_ban_ran_out_is_banned_for_longer() {
+    let dir = DaemonDir::new();
+    dir.config(&format!(
+        "{}\n[bans]\nduration = \"3s\"\nescalation = 4.0\n",
+        super::FAST_JUDGEMENT
+    ));
+    let d = dir.start();
+    let (code, _) = d.report(&spray_events("203.0.113.7", 12));
+    assert_eq!(code, 202);
+    let first = super::wait_for_ban(&d, "203.0.113.7/32");
+    assert_eq!(super::length(&first), 3);
+    wait_for("the first ban to run out", super::SETTLE, || {
+        d.bans().is_empty().then_some(())
+    });
+    // One more guess is enough: the engine judged this source already.
+    let one = r#"{"source":"203.0.113.7","user":"user99@example.org","outcome":"failure"}"#;
+    let (code, _) = d.report(one);
+    assert_eq!(code, 202);
+    let second = super::wait_for_ban(&d, "203.0.113.7/32");
+    assert_eq!(super::length(&second), 12, "{second}");
+    assert_eq!(second["offences"], 2, "{second}");
+}
