@@ -234,9 +234,19 @@ impl Decisions {
             manual: manual.is_some(),
             offences,
         };
-        self.store.put_ban(&ban).inspect_err(|_| {
-            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-        })?;
+        match self.store.put_ban(&ban) {
+            Ok(()) => {}
+            // The store's own cap (fixed when it was opened) is below bans.max_bans:
+            // the same refusal, not a failure of the store.
+            Err(StoreError::Full { .. }) => {
+                self.metrics.bans_refused.fetch_add(1, Ordering::Relaxed);
+                return Ok(BanOutcome::Full);
+            }
+            Err(e) => {
+                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
         self.metrics.bans.fetch_add(1, Ordering::Relaxed);
         self.bans.insert(net, ban.clone());
         self.effects.push(Effect::Ban(ban.clone()));

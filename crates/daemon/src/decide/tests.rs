@@ -413,6 +413,29 @@ fn new_bans_beyond_max_bans_are_refused_and_counted() {
 }
 
 #[test]
+fn a_full_store_refuses_like_max_bans() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = portcullis_store::StoreLimits {
+        max_bans: 1,
+        ..Default::default()
+    };
+    let store = Arc::new(Store::open_with(&dir.path().join("state.redb"), limits).unwrap());
+    let metrics = Arc::new(Metrics::default());
+    let mut d = Decisions::load(
+        short_bans(),
+        LockConfig::default(),
+        store,
+        Arc::clone(&metrics),
+    )
+    .unwrap();
+    d.on_finding(&attacker("192.0.2.1"), 0).unwrap();
+    d.on_finding(&attacker("192.0.2.2"), 0).unwrap();
+    assert_eq!(banned(&d), ["192.0.2.1/32"]);
+    assert_eq!(load(&metrics.bans_refused), 1);
+    assert_eq!(load(&metrics.store_errors), 0);
+}
+
+#[test]
 fn an_operators_ban_lasts_what_they_said_and_replaces_a_held_one() {
     let mut f = fixture(
         BanConfig {
