@@ -212,7 +212,12 @@ impl Decisions {
             self.metrics.bans_refused.fetch_add(1, Ordering::Relaxed);
             return Ok(BanOutcome::Full);
         }
-        let offences = self.store.offence(&net)?.map_or(0, |o| o.count) + 1;
+        // An operator's ban replacing one in force is not a new offence (the store
+        // does not count it either).
+        let offences = match self.bans.get(&net).filter(|b| b.until > now) {
+            Some(held) => held.offences,
+            None => self.store.offence(&net)?.map_or(0, |o| o.count) + 1,
+        };
         let secs = match manual {
             Some(d) => d.as_secs(),
             None => {

@@ -455,6 +455,10 @@ fn an_operators_ban_lasts_what_they_said_and_replaces_a_held_one() {
     // Longer than bans.max_duration: the operator's word, not the escalation rule.
     assert_eq!((b.since, b.until, b.manual), (10, 10 + 7 * 86_400, true));
     assert_eq!(b.reason, "known bad");
+    assert_eq!(
+        b.offences, 1,
+        "replacing a ban in force is not another offence"
+    );
     assert_eq!(f.store.bans().unwrap(), std::slice::from_ref(&b));
     // A network given with host bits is the network.
     let BanOutcome::Banned(n) =
