@@ -141,6 +141,13 @@ pub fn run(opts: &RunOptions) -> Result<()> {
 }
 
 async fn serve(config: Config, path: PathBuf) -> Result<()> {
+    // Signals are caught from the first moment: until a handler is installed, SIGHUP
+    // and SIGTERM kill the process on the spot (no final snapshot), and a supervisor
+    // may send either as soon as the process exists. They are handled once running.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     std::fs::create_dir_all(&config.daemon.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}",
@@ -355,9 +362,6 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
 
     // Signals: SIGHUP reloads, SIGTERM and SIGINT stop; the firewall is reconciled now
     // and then.
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
     let mut reconcile = tokio::time::interval(config.firewall.reconcile_interval);
     reconcile.tick().await;
     let mut current = config;
@@ -382,7 +386,7 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
                 Err(e) => say!("reload refused, keeping the running configuration: {e:#}"),
             },
             _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = reconcile.tick(), if firewall.is_some() => {
                 if let Some(fw) = &firewall {
                     let wanted = {

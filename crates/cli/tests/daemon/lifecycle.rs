@@ -120,3 +120,19 @@ fn sigterm_exits_zero_and_a_restart_carries_on_with_its_counts_and_bans() {
     assert_eq!(v["bans"][0]["net"], json!("203.0.113.7/32"), "{v}");
     assert_eq!(d.stop(), Some(0));
 }
+
+/// Regression: the daemon announced its admin API before it caught signals, so a
+/// SIGHUP or SIGTERM sent just after start killed it on the spot (no final snapshot).
+#[test]
+fn signals_right_after_start_are_handled_not_fatal() {
+    let dir = DaemonDir::new();
+    dir.config("");
+    for _ in 0..5 {
+        let d = dir.start();
+        assert_eq!(d.stop(), Some(0), "SIGTERM at once is a clean stop");
+        let d = dir.start();
+        d.signal("HUP");
+        d.wait_for_log("portcullis: reloaded", super::SETTLE);
+        assert_eq!(d.stop(), Some(0));
+    }
+}
