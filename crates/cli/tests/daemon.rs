@@ -1,11 +1,68 @@
 //! End-to-end tests of `portcullis run`: the real binary, real files, its admin API.
+//!
+//! - this file: detection from a followed file, and helpers for the others;
+//! - `daemon/admin.rs`: the admin API and the `ban`/`unban`/`unlock`/`status` client;
+//! - `daemon/events.rs`: `POST /v1/events`;
+//! - `daemon/observe.rs`: `/metrics` (checked by promtool) and `/healthz`;
+//! - `daemon/lifecycle.rs`: SIGHUP reloads, SIGTERM, restarts;
+//! - `daemon/check_config.rs`: `check-config` and the commands' help;
+//! - `daemon/simulate.rs`: `portcullis simulate --live` against the daemon, scored
+//!   against the scenario's ground truth.
 
 mod common;
+
+#[path = "daemon/admin.rs"]
+mod admin;
+#[path = "daemon/check_config.rs"]
+mod check_config;
+#[path = "daemon/events.rs"]
+mod events;
+#[path = "daemon/lifecycle.rs"]
+mod lifecycle;
+#[path = "daemon/observe.rs"]
+mod observe;
+#[path = "daemon/simulate.rs"]
+mod simulate;
 
 use std::io::Write;
 use std::time::Duration;
 
-use common::daemon::{DaemonDir, TOKEN, dovecot_failure, dovecot_success, wait_for};
+use common::daemon::{Daemon, DaemonDir, TOKEN, dovecot_failure, dovecot_success, wait_for};
+use serde_json::Value;
+
+/// Detection settings every test daemon that must judge sources uses: a 2 s typo
+/// window, so that a failure is judged about 3 s after it happened.
+const FAST_JUDGEMENT: &str = "[engine]\ntypo_window_secs = 2\n";
+
+/// Waits (at most 30 s) for a ban of exactly `net` and returns it.
+fn wait_for_ban(d: &Daemon, net: &str) -> Value {
+    wait_for(&format!("a ban of {net}"), SETTLE, || {
+        let (code, v) = d.get("/v1/bans");
+        assert_eq!(code, 200, "{v}");
+        v["bans"]
+            .as_array()
+            .and_then(|bans| bans.iter().find(|b| b["net"] == net).cloned())
+    })
+}
+
+/// How long a ban or lock lasts, in seconds.
+fn length(record: &Value) -> i64 {
+    record["until"].as_i64().expect("until") - record["since"].as_i64().expect("since")
+}
+
+/// The longest any test waits for the daemon to catch up.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// Waits until the engine's event time has passed `before` by the typo window (and a
+/// second), so that every event stamped before `before` has been judged and acted on.
+fn wait_until_judged(d: &Daemon, before: jiff::Timestamp) {
+    let due = before.as_second() + 3;
+    wait_for("the engine to judge what was sent", SETTLE, || {
+        let s = d.status();
+        let t: jiff::Timestamp = s["event_time"].as_str()?.parse().ok()?;
+        (t.as_second() >= due).then_some(())
+    });
+}
 
 fn append(path: &std::path::Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new()

@@ -76,10 +76,6 @@ pub struct Shared {
     pub dry_run: bool,
     /// Largest request body.
     pub max_body: usize,
-    /// Default length of an operator's ban and lock.
-    pub manual_ban: Duration,
-    /// Default length of an operator's lock.
-    pub manual_lock: Duration,
     /// Whether the engine thread runs.
     pub engine_alive: AtomicBool,
     /// Renders the sources' and actions' counters.
@@ -147,6 +143,13 @@ pub fn run(opts: &RunOptions) -> Result<()> {
 }
 
 async fn serve(config: Config, path: PathBuf) -> Result<()> {
+    // Signals are caught from the first moment: until a handler is installed, SIGHUP
+    // and SIGTERM kill the process on the spot (no final snapshot), and a supervisor
+    // may send either as soon as the process exists. They are handled once running.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     std::fs::create_dir_all(&config.daemon.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}",
@@ -304,8 +307,6 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
         started: Timestamp::now(),
         dry_run,
         max_body: config.http.max_body,
-        manual_ban: config.bans.duration,
-        manual_lock: config.locks.duration,
         engine_alive: AtomicBool::new(true),
         source_metrics,
     });
@@ -364,9 +365,6 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
 
     // Signals: SIGHUP reloads, SIGTERM and SIGINT stop; the firewall is reconciled now
     // and then.
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
     let mut reconcile = tokio::time::interval(config.firewall.reconcile_interval);
     reconcile.tick().await;
     let mut current = config;
@@ -391,7 +389,7 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
                 Err(e) => say!("reload refused, keeping the running configuration: {e:#}"),
             },
             _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = reconcile.tick(), if firewall.is_some() => {
                 if let Some(fw) = &firewall {
                     let wanted = {

@@ -122,6 +122,16 @@ impl Decisions {
         self.locks_cfg = locks_cfg;
     }
 
+    /// How long a first ban lasts (`bans.duration`), and an operator's ban by default.
+    pub fn ban_duration(&self) -> Duration {
+        self.bans_cfg.duration
+    }
+
+    /// How long a lock lasts (`locks.duration`), and an operator's lock by default.
+    pub fn lock_duration(&self) -> Duration {
+        self.locks_cfg.duration
+    }
+
     fn gauges(&self) {
         self.metrics
             .bans_active
@@ -184,6 +194,12 @@ impl Decisions {
                 .fetch_add(1, Ordering::Relaxed);
             return Ok(BanOutcome::Allowlisted);
         }
+        // A ban of this network that ran out before the once-a-second expiry removed
+        // it ends here: otherwise the store would take the new ban for a refresh of
+        // the old one and not count the offence, and escalation would stall.
+        if self.bans.get(&net).is_some_and(|b| b.until <= now) {
+            self.end(net)?;
+        }
         let covered = self.bans.get(&net).or_else(|| {
             (net.prefix_len() == net.max_prefix_len())
                 .then(|| self.ban_of(net.addr()))
@@ -196,7 +212,12 @@ impl Decisions {
             self.metrics.bans_refused.fetch_add(1, Ordering::Relaxed);
             return Ok(BanOutcome::Full);
         }
-        let offences = self.store.offence(&net)?.map_or(0, |o| o.count) + 1;
+        // An operator's ban replacing one in force is not a new offence (the store
+        // does not count it either).
+        let offences = match self.bans.get(&net).filter(|b| b.until > now) {
+            Some(held) => held.offences,
+            None => self.store.offence(&net)?.map_or(0, |o| o.count) + 1,
+        };
         let secs = match manual {
             Some(d) => d.as_secs(),
             None => {
@@ -218,9 +239,19 @@ impl Decisions {
             manual: manual.is_some(),
             offences,
         };
-        self.store.put_ban(&ban).inspect_err(|_| {
-            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-        })?;
+        match self.store.put_ban(&ban) {
+            Ok(()) => {}
+            // The store's own cap (fixed when it was opened) is below bans.max_bans:
+            // the same refusal, not a failure of the store.
+            Err(StoreError::Full { .. }) => {
+                self.metrics.bans_refused.fetch_add(1, Ordering::Relaxed);
+                return Ok(BanOutcome::Full);
+            }
+            Err(e) => {
+                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
         self.metrics.bans.fetch_add(1, Ordering::Relaxed);
         self.bans.insert(net, ban.clone());
         self.effects.push(Effect::Ban(ban.clone()));
@@ -370,6 +401,17 @@ impl Decisions {
         Ok(())
     }
 
+    /// Ends a ban that ran out (it leaves the firewall by itself).
+    fn end(&mut self, net: IpNet) -> Result<(), StoreError> {
+        let removed = self.store.remove_ban(&net)?;
+        if let Some(b) = self.bans.remove(&net).or(removed) {
+            self.forget_member(&b.net);
+            self.metrics.unbans.fetch_add(1, Ordering::Relaxed);
+            self.effects.push(Effect::Expired(b));
+        }
+        Ok(())
+    }
+
     /// Removes what has run out by `now`.
     pub fn expire(&mut self, now: i64) -> Result<(), StoreError> {
         // Most seconds nothing ends: no store transaction then.
@@ -449,3 +491,6 @@ impl Decisions {
         std::mem::take(&mut self.effects)
     }
 }
+
+#[cfg(test)]
+mod tests;

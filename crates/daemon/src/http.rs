@@ -302,12 +302,14 @@ async fn add_ban(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(r) => return *r,
     };
     let duration = match req.duration.as_deref().map(parse_duration).transpose() {
-        Ok(d) => d.unwrap_or(s.manual_ban),
+        Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let reason = req.reason.unwrap_or_else(|| "banned by an operator".into());
     let outcome = {
         let mut d = s.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        // Without a duration: `bans.duration` as configured now (it follows reloads).
+        let duration = duration.unwrap_or_else(|| d.ban_duration());
         let r = d.ban(net, &reason, None, Some(duration), now());
         s.dispatch(d.take_effects());
         r
@@ -353,11 +355,12 @@ async fn add_lock(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         return error(StatusCode::BAD_REQUEST, "empty account name");
     };
     let duration = match req.duration.as_deref().map(parse_duration).transpose() {
-        Ok(d) => d.unwrap_or(s.manual_lock),
+        Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let reason = req.reason.unwrap_or_else(|| "locked by an operator".into());
     let mut d = s.decisions.lock().unwrap_or_else(|p| p.into_inner());
+    let duration = duration.unwrap_or_else(|| d.lock_duration());
     let r = d.lock(&account, &reason, Some(duration), now());
     s.dispatch(d.take_effects());
     match r {

@@ -37,11 +37,16 @@ impl DaemonDir {
     /// stamps, a 1 s snapshot interval and watermark lag, and `extra` (more TOML
     /// tables; not `[daemon]`, `[parse]` or `[http]`) filled in.
     pub fn config(&self, extra: &str) -> PathBuf {
+        self.config_with_http("", extra)
+    }
+
+    /// [`DaemonDir::config`] with `http` (more `key = value` lines) in `[http]`.
+    pub fn config_with_http(&self, http: &str, extra: &str) -> PathBuf {
         let d = self.dir.path().display();
         let text = format!(
             "[daemon]\nstate_dir = \"{d}/state\"\nsnapshot_interval = \"1s\"\nwatermark_lag = \"1s\"\n\n\
              [parse]\ntimezone = \"UTC\"\n\n\
-             [http]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{d}/token\"\n\n{extra}\n"
+             [http]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{d}/token\"\n{http}\n\n{extra}\n"
         );
         let path = self.path("portcullis.toml");
         std::fs::write(&path, text).expect("config");
@@ -175,6 +180,38 @@ impl Daemon {
             .collect()
     }
 
+    /// `POST /v1/events` with `body` and the admin token.
+    pub fn report(&self, body: &str) -> (u16, Value) {
+        self.call("POST", "/v1/events", Some(body), Some(TOKEN))
+    }
+
+    /// The text of `GET /metrics` (no token).
+    pub fn metrics(&self) -> String {
+        let (code, v) = self.call("GET", "/metrics", None, None);
+        assert_eq!(code, 200, "{v}");
+        v.as_str().expect("metrics are text").to_string()
+    }
+
+    /// Runs the admin client `portcullis ARGS -c CONFIG --url URL` against this daemon
+    /// (the token comes from the configuration's `http.token_file`).
+    pub fn client(&self, config: &Path, args: &[&str]) -> std::process::Output {
+        super::bin()
+            .args(args)
+            .arg("-c")
+            .arg(config)
+            .args(["--url", &self.url])
+            .output()
+            .expect("run the portcullis client")
+    }
+
+    /// Waits (at most `limit`) until `needle` appears in its stderr.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        wait_for(&format!("{needle:?} on stderr"), limit, || {
+            let log = self.log();
+            log.contains(needle).then_some(log)
+        })
+    }
+
     /// Sends SIGTERM and waits (at most 30 s) for a clean exit; returns its status code.
     pub fn stop(mut self) -> Option<i32> {
         let pid = self.child.id() as i32;
@@ -249,4 +286,20 @@ pub fn dovecot_success(source: &str, user: &str, session: u64) -> String {
     format!(
         "{now} mail dovecot: imap-login: Login: user=<{user}>, method=PLAIN, rip={source}, lip=10.0.0.1, mpid=1234, TLS, session=<s{session}>"
     )
+}
+
+/// Reported events (`POST /v1/events` body): `source` failing once on each of `accounts`
+/// distinct accounts, stamped now.
+pub fn spray_events(source: &str, accounts: usize) -> String {
+    let events: Vec<Value> = (0..accounts)
+        .map(|i| {
+            serde_json::json!({
+                "source": source,
+                "user": format!("user{i}@example.org"),
+                "outcome": "failure",
+                "reason": "bad_password",
+            })
+        })
+        .collect();
+    Value::Array(events).to_string()
 }
