@@ -282,6 +282,30 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
     });
     drop(line_tx);
 
+    // What can be lost when a queue is full, for the log line that says so.
+    let losses = {
+        let syslog = syslog.as_ref().map(|s| Arc::clone(s.counters()));
+        let hooks: Vec<_> = hooks.iter().map(|h| Arc::clone(h.counters())).collect();
+        let execs: Vec<_> = execs.iter().map(|x| Arc::clone(x.counters())).collect();
+        let m = Arc::clone(&metrics);
+        move || -> [(&'static str, u64); 5] {
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            [
+                (
+                    "syslog datagrams",
+                    syslog.as_ref().map_or(0, |s| load(&s.udp_dropped)),
+                ),
+                ("reported batches", load(&m.reported_dropped)),
+                ("actions", load(&m.actions_dropped)),
+                (
+                    "webhook and program notices",
+                    hooks.iter().map(|h| load(&h.dropped)).sum::<u64>()
+                        + execs.iter().map(|x| load(&x.dropped)).sum::<u64>(),
+                ),
+                ("engine findings", load(&m.engine_findings_dropped)),
+            ]
+        }
+    };
     let source_metrics = source_metrics(
         files.as_ref().map(|f| Arc::clone(f.counters())),
         syslog.as_ref().map(|s| Arc::clone(s.counters())),
@@ -367,6 +391,9 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
     // and then.
     let mut reconcile = tokio::time::interval(config.firewall.reconcile_interval);
     reconcile.tick().await;
+    // Losses are counted in the metrics and said on stderr, at most every 10 s.
+    let mut loss_check = tokio::time::interval(Duration::from_secs(10));
+    let mut lost_before = losses();
     let mut current = config;
     loop {
         tokio::select! {
@@ -401,6 +428,18 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
                         say!("firewall reconciliation failed: {e}");
                     }
                 }
+            }
+            _ = loss_check.tick() => {
+                let now = losses();
+                for ((what, n), (_, before)) in now.iter().zip(lost_before.iter()) {
+                    if n > before {
+                        say!(
+                            "dropped {} {what} in the last 10 s: a queue was full (raise daemon.queue, or see docs/daemon.md)",
+                            n - before
+                        );
+                    }
+                }
+                lost_before = now;
             }
             else => break,
         }
