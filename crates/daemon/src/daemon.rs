@@ -246,6 +246,7 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
                 tcp: s.tcp,
                 max_message: s.max_message,
                 max_connections: s.max_connections,
+                udp_receive_buffer: (s.udp_receive_buffer > 0).then_some(s.udp_receive_buffer),
                 ..SyslogConfig::default()
             },
             line_tx.clone(),
@@ -253,7 +254,20 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
         .await
         .context("cannot start the syslog receiver")?;
         if let Some(a) = r.udp_addr() {
-            say!("syslog on udp://{a}");
+            // Linux reports twice the size granted, which is at most net.core.rmem_max.
+            let granted = r.udp_receive_buffer().unwrap_or(0) / 2;
+            let short = if granted < s.udp_receive_buffer {
+                format!(
+                    " (asked for {} KiB: raise net.core.rmem_max, or bursts may be lost)",
+                    s.udp_receive_buffer / 1024
+                )
+            } else {
+                String::new()
+            };
+            say!(
+                "syslog on udp://{a}, receive buffer {} KiB{short}",
+                granted / 1024
+            );
         }
         if let Some(a) = r.tcp_addr() {
             say!("syslog on tcp://{a}");
