@@ -559,6 +559,7 @@ impl EngineLoop {
             .build()?;
         let result = rt.block_on(async {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let (mut fbuf, mut lbuf, mut rbuf) = (Vec::new(), Vec::new(), Vec::new());
             let (mut files_open, mut lines_open, mut reports_open) = (true, true, true);
             let mut stopping = false;
@@ -568,6 +569,12 @@ impl EngineLoop {
                     c = control.recv(), if !stopping => match c {
                         Some(Control::Reload(cfg)) => self.reload(&cfg),
                         Some(Control::Stop) | None => stopping = true,
+                    },
+                    // Before the queues: under sustained input they are always ready,
+                    // and the once-a-second work (metrics, ban expiry, snapshots on the
+                    // clock) must not wait for a lull that never comes.
+                    _ = tick.tick() => {
+                        self.tick(files.len() + lines.len() + reports.len());
                     },
                     n = files.recv_many(&mut fbuf, 1024), if files_open => {
                         if n == 0 { files_open = false; }
@@ -595,9 +602,6 @@ impl EngineLoop {
                         for batch in rbuf.drain(..) {
                             self.events.extend(batch);
                         }
-                    },
-                    _ = tick.tick() => {
-                        self.tick(files.len() + lines.len() + reports.len());
                     },
                 }
                 self.observe_pending();
