@@ -2,7 +2,9 @@
 //! survives restarts.
 //!
 //! Threads: the engine runs alone on its own thread (it is the one CPU-heavy part and
-//! must see events in order); sources, HTTP and actions share a small tokio runtime.
+//! must see events in order); what it decides and its snapshots are written to the
+//! store by a thread of their own ([`crate::writer`]), so that disk syncs never pause
+//! it; sources, HTTP and actions share a small tokio runtime.
 //! Every queue between them is bounded: files and TCP syslog wait when it is full (the
 //! file, or the sender's window, is the buffer), UDP datagrams and reported events are
 //! dropped and counted.
@@ -46,6 +48,7 @@ use crate::config::{Config, FirewallBackend, StartAt};
 use crate::decide::{Decisions, Effect};
 use crate::http::Token;
 use crate::metrics::{Exposition, Family, Metrics};
+use crate::writer::StoreWriter;
 
 /// Writes one line to stderr (the journal, under systemd).
 macro_rules! say {
@@ -508,7 +511,8 @@ struct EngineLoop {
     parse: ParseConfig,
     parsers: HashMap<Stream, LogParser>,
     shared: Arc<Shared>,
-    store: Arc<Store>,
+    /// Decisions and snapshots go to the store from its own thread (taken at the end).
+    writer: Option<StoreWriter>,
     positions: Option<Vec<Record>>,
     /// Per file: the offset just after the last line consumed.
     consumed: HashMap<Arc<Path>, u64>,
@@ -533,8 +537,8 @@ impl EngineLoop {
             engine,
             parse: parse_config(config)?,
             parsers: HashMap::new(),
+            writer: Some(StoreWriter::spawn(Arc::clone(&shared), store)?),
             shared,
-            store,
             positions: None,
             consumed: HashMap::new(),
             has_files: !config.sources.files.include.is_empty(),
@@ -625,7 +629,7 @@ impl EngineLoop {
                     }
                 }
             }
-            self.snapshot();
+            self.final_snapshot();
             Ok(())
         });
         self.shared.engine_alive.store(false, Ordering::Relaxed);
@@ -719,30 +723,24 @@ impl EngineLoop {
         self.act();
     }
 
+    /// Hands the findings and repeat offenders to the store writer, which decides and
+    /// records bans and locks without holding up the engine.
     fn act(&mut self) {
         let findings: Vec<_> = self.engine.take_findings().collect();
         if findings.is_empty() && self.repeaters.is_empty() {
             return;
         }
-        let now = Timestamp::now().as_second();
-        let mut d = self
-            .shared
-            .decisions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for f in &findings {
-            if let Err(e) = d.on_finding(f, now) {
-                say!("cannot record a decision: {e}");
-            }
+        let repeaters = std::mem::take(&mut self.repeaters);
+        let queued = self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.decide(findings, repeaters));
+        if !queued {
+            self.shared
+                .metrics
+                .decisions_dropped
+                .fetch_add(1, Ordering::Relaxed);
         }
-        for (a, kind) in self.repeaters.drain(..) {
-            if let Err(e) = d.repeat_offender(a, kind, now) {
-                say!("cannot record a decision: {e}");
-            }
-        }
-        let effects = d.take_effects();
-        drop(d);
-        self.shared.dispatch(effects);
     }
 
     fn tick(&mut self, queued: usize) {
@@ -758,18 +756,10 @@ impl EngineLoop {
         for p in self.parsers.values_mut() {
             p.set_reference(now);
         }
-        {
-            let mut d = self
-                .shared
-                .decisions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = d.expire(now.as_second()) {
-                say!("cannot expire bans: {e}");
-            }
-            let effects = d.take_effects();
-            drop(d);
-            self.shared.dispatch(effects);
+        // Bans and locks that ran out are lifted by the store writer (a store commit);
+        // with its queue full, at a later tick.
+        if let Some(w) = &self.writer {
+            w.expire(now.as_second());
         }
         let m = &self.shared.metrics;
         let (s, p, a, q) = self.engine.sizes();
@@ -793,7 +783,30 @@ impl EngineLoop {
         }
     }
 
+    /// Takes a snapshot of the engine and the positions of the lines it consumed, and
+    /// queues it for the store; skipped (tried again at the next chance) while the last
+    /// one is still being written.
     fn snapshot(&mut self) {
+        let Some(writer) = &self.writer else { return };
+        if writer.snapshot_pending() {
+            return;
+        }
+        let (snap, serialised) = self.take_snapshot();
+        if writer.snapshot(snap, serialised) {
+            self.last_snapshot = Instant::now();
+        }
+    }
+
+    /// The last snapshot, at shutdown: written before this returns, after every
+    /// decision queued before it.
+    fn final_snapshot(&mut self) {
+        let (snap, serialised) = self.take_snapshot();
+        if let Some(writer) = self.writer.take() {
+            writer.finish(snap, serialised);
+        }
+    }
+
+    fn take_snapshot(&self) -> (Snapshot, Duration) {
         let started = Instant::now();
         let engine = self.engine.snapshot();
         let positions = self
@@ -807,28 +820,7 @@ impl EngineLoop {
             watermark: self.engine.now().unwrap_or(0),
             saved_at: Timestamp::now().as_second(),
         };
-        let m = &self.shared.metrics;
-        match self.store.save_snapshot(&snap) {
-            Ok(()) => {
-                m.snapshots.fetch_add(1, Ordering::Relaxed);
-                m.snapshot_bytes
-                    .store(snap.engine.len() as u64, Ordering::Relaxed);
-                m.engine_events
-                    .store(self.engine.stats().events, Ordering::Relaxed);
-            }
-            Err(e) => {
-                m.snapshot_errors.fetch_add(1, Ordering::Relaxed);
-                say!("cannot save the engine snapshot: {e}");
-            }
-        }
-        self.last_snapshot = Instant::now();
-        let took = started.elapsed();
-        if took > Duration::from_secs(1) {
-            say!(
-                "engine snapshot of {} bytes took {took:.1?}",
-                snap.engine.len()
-            );
-        }
+        (snap, started.elapsed())
     }
 }
 
