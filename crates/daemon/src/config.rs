@@ -131,6 +131,9 @@ pub struct SyslogSettings {
     pub max_message: usize,
     /// Most TCP connections at once.
     pub max_connections: usize,
+    /// Receive buffer asked for the UDP socket, bytes (0: the kernel's default); the
+    /// kernel grants at most `net.core.rmem_max`.
+    pub udp_receive_buffer: usize,
 }
 
 impl Default for SyslogSettings {
@@ -140,6 +143,7 @@ impl Default for SyslogSettings {
             tcp: None,
             max_message: 64 * 1024,
             max_connections: 256,
+            udp_receive_buffer: 8 * 1024 * 1024,
         }
     }
 }
@@ -406,6 +410,9 @@ impl Config {
         if self.daemon.queue == 0 || self.daemon.queue > 10_000_000 {
             bail!("daemon.queue must be between 1 and 10000000");
         }
+        if self.sources.syslog.udp_receive_buffer > 1 << 30 {
+            bail!("sources.syslog.udp_receive_buffer must be at most 1 GiB (1073741824)");
+        }
         if self.daemon.snapshot_interval.is_zero() {
             bail!("daemon.snapshot_interval must be positive");
         }
@@ -497,5 +504,11 @@ mod tests {
         assert!(e.to_string().contains("everywhere"), "{e}");
         c.bans.escalation = 0.5;
         assert!(c.check().unwrap_err().to_string().contains("escalation"));
+        let c: Config = toml::from_str(
+            "[http]\nlisten = \"off\"\n[sources.syslog]\nudp_receive_buffer = 2147483648\n",
+        )
+        .unwrap();
+        let e = c.check().unwrap_err();
+        assert!(e.to_string().contains("udp_receive_buffer"), "{e}");
     }
 }

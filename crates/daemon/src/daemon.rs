@@ -2,7 +2,9 @@
 //! survives restarts.
 //!
 //! Threads: the engine runs alone on its own thread (it is the one CPU-heavy part and
-//! must see events in order); sources, HTTP and actions share a small tokio runtime.
+//! must see events in order); what it decides and its snapshots are written to the
+//! store by a thread of their own ([`crate::writer`]), so that disk syncs never pause
+//! it; sources, HTTP and actions share a small tokio runtime.
 //! Every queue between them is bounded: files and TCP syslog wait when it is full (the
 //! file, or the sender's window, is the buffer), UDP datagrams and reported events are
 //! dropped and counted.
@@ -46,6 +48,7 @@ use crate::config::{Config, FirewallBackend, StartAt};
 use crate::decide::{Decisions, Effect};
 use crate::http::Token;
 use crate::metrics::{Exposition, Family, Metrics};
+use crate::writer::StoreWriter;
 
 /// Writes one line to stderr (the journal, under systemd).
 macro_rules! say {
@@ -251,6 +254,7 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
                 tcp: s.tcp,
                 max_message: s.max_message,
                 max_connections: s.max_connections,
+                udp_receive_buffer: (s.udp_receive_buffer > 0).then_some(s.udp_receive_buffer),
                 ..SyslogConfig::default()
             },
             line_tx.clone(),
@@ -258,7 +262,20 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
         .await
         .context("cannot start the syslog receiver")?;
         if let Some(a) = r.udp_addr() {
-            say!("syslog on udp://{a}");
+            // Linux reports twice the size granted, which is at most net.core.rmem_max.
+            let granted = r.udp_receive_buffer().unwrap_or(0) / 2;
+            let short = if granted < s.udp_receive_buffer {
+                format!(
+                    " (asked for {} KiB: raise net.core.rmem_max, or bursts may be lost)",
+                    s.udp_receive_buffer / 1024
+                )
+            } else {
+                String::new()
+            };
+            say!(
+                "syslog on udp://{a}, receive buffer {} KiB{short}",
+                granted / 1024
+            );
         }
         if let Some(a) = r.tcp_addr() {
             say!("syslog on tcp://{a}");
@@ -534,7 +551,8 @@ struct EngineLoop {
     parse: ParseConfig,
     parsers: HashMap<Stream, LogParser>,
     shared: Arc<Shared>,
-    store: Arc<Store>,
+    /// Decisions and snapshots go to the store from its own thread (taken at the end).
+    writer: Option<StoreWriter>,
     positions: Option<Vec<Record>>,
     /// Per file: the offset just after the last line consumed.
     consumed: HashMap<Arc<Path>, u64>,
@@ -556,8 +574,6 @@ struct EngineLoop {
 /// Familiar sources waiting for the next snapshot; beyond this many they are written at
 /// once.
 const MAX_FAMILIAR_PENDING: usize = 100_000;
-/// Networks remembered per account in the store (most recent kept).
-const FAMILIAR_PER_ACCOUNT: usize = 16;
 
 impl EngineLoop {
     fn new(
@@ -571,8 +587,8 @@ impl EngineLoop {
             engine,
             parse: parse_config(config)?,
             parsers: HashMap::new(),
+            writer: Some(StoreWriter::spawn(Arc::clone(&shared), store)?),
             shared,
-            store,
             positions: None,
             consumed: HashMap::new(),
             has_files: !config.sources.files.include.is_empty(),
@@ -600,6 +616,7 @@ impl EngineLoop {
             .build()?;
         let result = rt.block_on(async {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let (mut fbuf, mut lbuf, mut rbuf) = (Vec::new(), Vec::new(), Vec::new());
             let (mut files_open, mut lines_open, mut reports_open) = (true, true, true);
             let mut stopping = false;
@@ -609,6 +626,12 @@ impl EngineLoop {
                     c = control.recv(), if !stopping => match c {
                         Some(Control::Reload(cfg)) => self.reload(&cfg),
                         Some(Control::Stop) | None => stopping = true,
+                    },
+                    // Before the queues: under sustained input they are always ready,
+                    // and the once-a-second work (metrics, ban expiry, snapshots on the
+                    // clock) must not wait for a lull that never comes.
+                    _ = tick.tick() => {
+                        self.tick(files.len() + lines.len() + reports.len());
                     },
                     n = files.recv_many(&mut fbuf, 1024), if files_open => {
                         if n == 0 { files_open = false; }
@@ -643,9 +666,6 @@ impl EngineLoop {
                             self.events.extend(batch);
                         }
                     },
-                    _ = tick.tick() => {
-                        self.tick(files.len() + lines.len() + reports.len());
-                    },
                 }
                 self.observe_pending();
                 let m = &self.shared.metrics;
@@ -674,7 +694,7 @@ impl EngineLoop {
                 p.finish(&mut self.events);
             }
             self.observe_pending();
-            self.snapshot();
+            self.final_snapshot();
             Ok(())
         });
         self.shared.engine_alive.store(false, Ordering::Relaxed);
@@ -761,6 +781,8 @@ impl EngineLoop {
                 && let (Some(a), Some(account), Some(t)) = (e.source, &e.account, e.time)
                 && account.len() <= portcullis_store::MAX_ACCOUNT_LEN
                 && self.engine.verdict(&a).is_none()
+                // Held while a slow snapshot is still being written: bounded all the same.
+                && self.familiar.len() < 2 * MAX_FAMILIAR_PENDING
             {
                 let len = if a.is_ipv4() {
                     self.familiar_v4
@@ -785,30 +807,24 @@ impl EngineLoop {
         }
     }
 
+    /// Hands the findings and repeat offenders to the store writer, which decides and
+    /// records bans and locks without holding up the engine.
     fn act(&mut self) {
         let findings: Vec<_> = self.engine.take_findings().collect();
         if findings.is_empty() && self.repeaters.is_empty() {
             return;
         }
-        let now = Timestamp::now().as_second();
-        let mut d = self
-            .shared
-            .decisions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for f in &findings {
-            if let Err(e) = d.on_finding(f, now) {
-                say!("cannot record a decision: {e}");
-            }
+        let repeaters = std::mem::take(&mut self.repeaters);
+        let queued = self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.decide(findings, repeaters));
+        if !queued {
+            self.shared
+                .metrics
+                .decisions_dropped
+                .fetch_add(1, Ordering::Relaxed);
         }
-        for (a, kind) in self.repeaters.drain(..) {
-            if let Err(e) = d.repeat_offender(a, kind, now) {
-                say!("cannot record a decision: {e}");
-            }
-        }
-        let effects = d.take_effects();
-        drop(d);
-        self.shared.dispatch(effects);
     }
 
     fn tick(&mut self, queued: usize) {
@@ -824,18 +840,10 @@ impl EngineLoop {
         for p in self.parsers.values_mut() {
             p.set_reference(now);
         }
-        {
-            let mut d = self
-                .shared
-                .decisions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = d.expire(now.as_second()) {
-                say!("cannot expire bans: {e}");
-            }
-            let effects = d.take_effects();
-            drop(d);
-            self.shared.dispatch(effects);
+        // Bans and locks that ran out are lifted by the store writer (a store commit);
+        // with its queue full, at a later tick.
+        if let Some(w) = &self.writer {
+            w.expire(now.as_second());
         }
         let m = &self.shared.metrics;
         let (s, p, a, q) = self.engine.sizes();
@@ -863,7 +871,34 @@ impl EngineLoop {
         self.last_snapshot.is_none_or(|t| t.elapsed() >= interval)
     }
 
+    /// Takes a snapshot of the engine and the positions of the lines it consumed, and
+    /// queues it for the store; skipped (tried again at the next chance) while the last
+    /// one is still being written.
     fn snapshot(&mut self) {
+        if self
+            .writer
+            .as_ref()
+            .is_none_or(StoreWriter::snapshot_pending)
+        {
+            return;
+        }
+        let (snap, familiar, serialised) = self.take_snapshot();
+        let Some(writer) = &self.writer else { return };
+        if writer.snapshot(snap, familiar, serialised) {
+            self.last_snapshot = Some(Instant::now());
+        }
+    }
+
+    /// The last snapshot, at shutdown: written before this returns, after every
+    /// decision queued before it.
+    fn final_snapshot(&mut self) {
+        let (snap, familiar, serialised) = self.take_snapshot();
+        if let Some(writer) = self.writer.take() {
+            writer.finish(snap, familiar, serialised);
+        }
+    }
+
+    fn take_snapshot(&mut self) -> (Snapshot, Vec<(String, IpNet, i64)>, Duration) {
         let started = Instant::now();
         let engine = self.engine.snapshot();
         let positions = self
@@ -878,40 +913,13 @@ impl EngineLoop {
             saved_at: Timestamp::now().as_second(),
         };
         // Familiar places go with it, except an attacker's (judged since its login).
-        let familiar: Vec<((String, IpNet), (i64, IpAddr))> = self
+        let familiar: Vec<(String, IpNet, i64)> = self
             .familiar
             .drain()
             .filter(|(_, (_, a))| self.engine.verdict(a).is_none())
+            .map(|((account, net), (at, _))| (account, net, at))
             .collect();
-        let m = &self.shared.metrics;
-        let saved = self.store.write(|t| {
-            t.save_snapshot(&snap)?;
-            for ((account, net), (at, _)) in &familiar {
-                t.put_familiar(account, net, *at, FAMILIAR_PER_ACCOUNT)?;
-            }
-            Ok(())
-        });
-        match saved {
-            Ok(()) => {
-                m.snapshots.fetch_add(1, Ordering::Relaxed);
-                m.snapshot_bytes
-                    .store(snap.engine.len() as u64, Ordering::Relaxed);
-                m.engine_events
-                    .store(self.engine.stats().events, Ordering::Relaxed);
-            }
-            Err(e) => {
-                m.snapshot_errors.fetch_add(1, Ordering::Relaxed);
-                say!("cannot save the engine snapshot: {e}");
-            }
-        }
-        self.last_snapshot = Some(Instant::now());
-        let took = started.elapsed();
-        if took > Duration::from_secs(1) {
-            say!(
-                "engine snapshot of {} bytes took {took:.1?}",
-                snap.engine.len()
-            );
-        }
+        (snap, familiar, started.elapsed())
     }
 }
 

@@ -20,6 +20,7 @@
 //! - [`reported`]: reading reported events.
 //! - [`metrics`]: counters and their Prometheus text.
 //! - [`serve`]: the bounded HTTP server loop (also used by `breach serve`).
+//! - [`writer`]: the store writer thread: decisions and snapshots, off the engine thread.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -29,6 +30,7 @@ pub mod http;
 pub mod metrics;
 pub mod reported;
 pub mod serve;
+pub mod writer;
 
 pub use config::Config;
 pub use daemon::{RunOptions, cleanup, run};

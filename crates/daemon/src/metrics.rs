@@ -63,6 +63,8 @@ pub struct Metrics {
     pub engine_evicted: AtomicU64,
     /// Engine findings dropped because nobody took them.
     pub engine_findings_dropped: AtomicU64,
+    /// Batches of findings dropped because the store writer's queue was full.
+    pub decisions_dropped: AtomicU64,
     /// Event time the engine has reached (Unix seconds).
     pub event_time: AtomicU64,
     /// Queue depths: file lines, syslog/journald lines, reported batches, actions.
@@ -232,6 +234,7 @@ pub fn render_own(m: &Arc<Metrics>, x: &mut Exposition) {
     let mut drops = vec![
         ("reports".to_string(), load(&m.reported_dropped)),
         ("actions".to_string(), load(&m.actions_dropped)),
+        ("decisions".to_string(), load(&m.decisions_dropped)),
         (
             "engine_findings".to_string(),
             load(&m.engine_findings_dropped),

@@ -56,6 +56,31 @@ const SSHD_5424: &str = "<38>1 2017-06-23T09:14:05+01:00 mail01 sshd 31602 - - F
 const SSHD_3164: &str = "<38>Jun 23 09:14:06 mail01 sshd[31603]: Failed password for root from 198.51.100.9 port 40000 ssh2";
 
 #[tokio::test]
+async fn a_udp_burst_is_read_whole_and_in_order_with_the_buffer_asked_for() {
+    let config = SyslogConfig {
+        udp_receive_buffer: Some(64 * 1024),
+        ..SyslogConfig::default()
+    };
+    let (server, mut rx) = start(config, 256).await;
+    // Linux grants twice what is asked (for its bookkeeping), within net.core.rmem_max.
+    let granted = server.udp_receive_buffer().unwrap();
+    assert!(granted >= 64 * 1024, "{granted}");
+    let client = UdpSocket::bind(loopback()).await.unwrap();
+    let to = server.udp_addr().unwrap();
+    for i in 0..100 {
+        client
+            .send_to(format!("<1>burst {i}").as_bytes(), to)
+            .await
+            .unwrap();
+    }
+    for i in 0..100 {
+        assert_eq!(next_text(&mut rx).await, format!("<1>burst {i}"));
+    }
+    assert_eq!(server.counters().udp_dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(server.counters().messages.load(Ordering::Relaxed), 100);
+}
+
+#[tokio::test]
 async fn udp_datagrams_arrive_with_their_peer_and_parse_as_logins() {
     let (rx_server, mut rx) = start(SyslogConfig::default(), 16).await;
     let client = UdpSocket::bind(loopback()).await.unwrap();

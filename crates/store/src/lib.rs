@@ -118,6 +118,7 @@ impl Store {
         // Without the check, redb trusts a cleanly closed file and may panic on damage.
         let db = Database::builder()
             .set_check_integrity_on_open(true)
+            .set_cache_size(limits.cache_bytes)
             .create(path)
             .map_err(|e| {
                 open_error(match e {

@@ -102,6 +102,11 @@ pub struct StoreLimits {
     pub max_familiar_accounts: u64,
     /// Most run-time allowlist entries; a new entry beyond it is refused.
     pub max_allowlist: u64,
+    /// Most memory redb's page cache may hold, bytes (pages read, and pages written
+    /// but not yet flushed). redb's own default, 1 GiB, fills with the pages of large
+    /// engine snapshots and stays resident; the tables are read little (bans and
+    /// locks are loaded once at start), so a small cache costs nothing.
+    pub cache_bytes: usize,
 }
 
 impl Default for StoreLimits {
@@ -112,6 +117,7 @@ impl Default for StoreLimits {
             max_offences: 1_000_000,
             max_familiar_accounts: 1_000_000,
             max_allowlist: 100_000,
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

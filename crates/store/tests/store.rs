@@ -441,6 +441,26 @@ fn the_snapshot_and_its_positions_are_replaced_together() {
 }
 
 #[test]
+fn snapshots_larger_than_the_page_cache_are_saved_and_read_back_whole() {
+    let f = fixture();
+    let limits = StoreLimits {
+        cache_bytes: 1 << 20,
+        ..StoreLimits::default()
+    };
+    let big = |tag: u8| Snapshot {
+        engine: (0..16 << 20).map(|i: u32| (i % 251) as u8 ^ tag).collect(),
+        ..snapshot(tag)
+    };
+    let store = Store::open_with(&f.path, limits).unwrap();
+    store.save_snapshot(&big(1)).unwrap();
+    store.save_snapshot(&big(2)).unwrap();
+    assert_eq!(store.load_snapshot().unwrap(), Some(big(2)));
+    drop(store);
+    let store = Store::open_with(&f.path, limits).unwrap();
+    assert_eq!(store.load_snapshot().unwrap(), Some(big(2)));
+}
+
+#[test]
 fn a_second_open_of_the_same_file_is_refused() {
     let f = fixture();
     let _store = Store::open(&f.path).unwrap();

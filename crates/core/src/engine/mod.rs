@@ -563,6 +563,7 @@ impl Engine {
         {
             return;
         }
+        let (max_names, max_sources) = (self.config.max_accounts, self.config.max_sources);
         let site = &mut self.site;
         site.recent.push_back((t, source));
         while site.recent.front().is_some_and(|(rt, _)| *rt < t - 3600)
@@ -570,11 +571,11 @@ impl Engine {
         {
             site.recent.pop_front();
         }
-        let fast = site.fast.add(name, source);
+        let fast = site.fast.add(name, source, max_names, max_sources);
         // The slow detector counts only failures whose user is known: over an hour, the
         // per-source stand-ins of user-less (Postfix) failures would make any trickle of
         // sources look like many names.
-        let slow = named && site.slow.add(name, source);
+        let slow = named && site.slow.add(name, source, max_names, max_sources);
         if site.campaign.is_none() && (fast || slow) {
             site.slow_open = !fast;
             self.open_distributed(self.now);

@@ -112,9 +112,25 @@ impl Cusum {
     /// the threshold with at least three sources behind it. A source counts for at most
     /// two names a bucket: one loud source is judged on its own, and a distributed
     /// campaign is many sources trying a little each.
-    pub(super) fn add(&mut self, name: u64, source: IpAddr) -> bool {
+    ///
+    /// A bucket remembers at most `max_names` names and `max_sources` sources (the
+    /// engine's table caps): an attacker choosing a fresh address and name for every
+    /// try would otherwise fill an hour's bucket without limit. Past the caps nothing
+    /// more is counted: the bucket's count stays at the cap, far above any sensible
+    /// alarm level (a few names over the baseline), so the alarm has gone off and a
+    /// campaign stays open while the flood lasts.
+    pub(super) fn add(
+        &mut self,
+        name: u64,
+        source: IpAddr,
+        max_names: usize,
+        max_sources: usize,
+    ) -> bool {
+        if self.sources.len() >= max_sources && !self.sources.contains_key(&source) {
+            return false;
+        }
         let n = self.sources.entry(source).or_insert(0);
-        if *n >= 2 {
+        if *n >= 2 || (self.seen.len() >= max_names && !self.seen.contains(&name)) {
             return false;
         }
         let fresh = self.seen.insert(name);

@@ -276,8 +276,36 @@ fn memory_stays_bounded_under_random_keys() {
             s <= 10_001 && p <= 10_001 && a <= 10_001 && q <= 10_001,
             "{s} {p} {a} {q}"
         );
+        // The site-wide detectors' buckets too: the hour's would hold 360,000 of each.
+        for c in [&e.site.fast, &e.site.slow] {
+            assert!(
+                c.seen.len() <= 10_000 && c.sources.len() <= 10_000,
+                "{} {}",
+                c.seen.len(),
+                c.sources.len()
+            );
+        }
     }
     assert!(e.stats().evicted > 0);
+}
+
+#[test]
+fn a_full_site_bucket_counts_no_more_but_has_raised_the_alarm() {
+    let mut c = site::Cusum::new(60, 2.0, 8.0, 30, 1.0 / 60.0);
+    c.roll(T0, false);
+    let mut alarm = false;
+    for i in 0..1000u32 {
+        alarm |= c.add(u64::from(i), IpAddr::from((i + 1).to_be_bytes()), 100, 500);
+    }
+    assert!(alarm);
+    assert_eq!((c.seen.len(), c.sources.len()), (100, 500));
+    // A source already counted still counts its second name while there is room.
+    let mut c = site::Cusum::new(60, 2.0, 8.0, 30, 1.0 / 60.0);
+    let a = IpAddr::from([192, 0, 2, 1]);
+    c.add(1, a, 3, 1);
+    c.add(2, a, 3, 1);
+    c.add(3, IpAddr::from([192, 0, 2, 2]), 3, 1);
+    assert_eq!((c.seen.len(), c.sources.len()), (2, 1));
 }
 
 #[test]
