@@ -24,10 +24,11 @@ mod observe;
 #[path = "daemon/simulate.rs"]
 mod simulate;
 
-use std::io::Write;
 use std::time::Duration;
 
-use common::daemon::{Daemon, DaemonDir, TOKEN, dovecot_failure, dovecot_success, wait_for};
+use common::daemon::{
+    Daemon, DaemonDir, TOKEN, append, dovecot_failure, dovecot_success, wait_for,
+};
 use serde_json::Value;
 
 /// Detection settings every test daemon that must judge sources uses: a 2 s typo
@@ -62,17 +63,6 @@ fn wait_until_judged(d: &Daemon, before: jiff::Timestamp) {
         let t: jiff::Timestamp = s["event_time"].as_str()?.parse().ok()?;
         (t.as_second() >= due).then_some(())
     });
-}
-
-fn append(path: &std::path::Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open log");
-    for l in lines {
-        writeln!(f, "{l}").expect("write log");
-    }
 }
 
 #[test]

@@ -10,31 +10,17 @@ mod hook;
 mod netns;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::daemon::{Daemon, DaemonDir, dovecot_failure, dovecot_success, wait_for};
+use common::daemon::{Daemon, DaemonDir, append, dovecot_failure, dovecot_success, wait_for};
 use netns::{ATTACKER, Link, Netns};
 
 /// How long any one thing the daemon does may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Appends `lines` to the log; returns how many.
-fn append(path: &Path, lines: &[String]) -> usize {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open log");
-    for l in lines {
-        writeln!(f, "{l}").expect("write log");
-    }
-    lines.len()
-}
 
 /// A spray: one failure from `source` on each of `accounts` distinct accounts.
 fn spray(source: &str, accounts: usize, session: u64) -> Vec<String> {

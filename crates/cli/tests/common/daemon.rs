@@ -272,6 +272,20 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
     }
 }
 
+/// Appends `lines` to the log at `path` (created if missing); returns how many.
+pub fn append(path: &Path, lines: &[String]) -> usize {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log");
+    for l in lines {
+        writeln!(f, "{l}").expect("write log");
+    }
+    lines.len()
+}
+
 /// A Dovecot IMAP login failure line with the current time (syslog stamp, UTC).
 pub fn dovecot_failure(source: &str, user: &str, session: u64) -> String {
     let now = jiff::Timestamp::now().strftime("%b %e %H:%M:%S");
