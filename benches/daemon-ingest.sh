@@ -20,6 +20,8 @@
 #                       every run and step includes the engine's pauses for snapshots
 #   KEEP=DIR            keep the daemons' logs, configurations and RSS samples there
 #   LABEL=TEXT          what is being measured (goes in the heading)
+#   PORTCULLIS=PATH     measure this portcullis binary (another commit's build) instead
+#                       of building this tree's
 #
 # Needs cargo, curl and awk. Everything listens on 127.0.0.1 on ports the kernel picks,
 # state goes to a temporary directory, and every process started is stopped on exit.
@@ -60,10 +62,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building (release)"
-(cd "$root" && cargo build --release --bin portcullis \
-    && cargo build --release -p portcullis-daemon --example syslog_load --example syslog_sink) >&2
+if [ -z "${PORTCULLIS:-}" ]; then
+    (cd "$root" && cargo build --release --bin portcullis) >&2
+fi
+(cd "$root" && cargo build --release -p portcullis-daemon --example syslog_load --example syslog_sink) >&2
 bin=$root/target/release
-portcullis=$bin/portcullis
+portcullis=${PORTCULLIS:-$bin/portcullis}
 load=$bin/examples/syslog_load
 sink=$bin/examples/syslog_sink
 
@@ -110,10 +114,11 @@ EOF
         kill -0 "$dpid" 2>/dev/null || die "the daemon did not start: $(cat "$dir/daemon.log")"
         sleep 0.1
     done
-    udp_addr=$(sed -n 's|.*syslog on udp://\([^,]*\),.*|\1|p' "$dir/daemon.log")
+    udp_addr=$(sed -n 's|.*syslog on udp://\([^,]*\).*|\1|p' "$dir/daemon.log")
     tcp_addr=$(sed -n 's|.*syslog on tcp://\(.*\)|\1|p' "$dir/daemon.log")
     http_addr=$(sed -n 's|.*admin API on http://\(.*\)|\1|p' "$dir/daemon.log")
     udp_buffer=$(sed -n 's|.*syslog on udp://[^,]*, \(receive buffer.*\)|\1|p' "$dir/daemon.log")
+    [ -n "$udp_buffer" ] || udp_buffer="receive buffer not reported (the kernel's default)"
     [ -n "$udp_addr" ] && [ -n "$tcp_addr" ] && [ -n "$http_addr" ] \
         || die "cannot read the daemon's addresses: $(cat "$dir/daemon.log")"
     log "daemon $name (pid $dpid): udp $udp_addr, tcp $tcp_addr, http $http_addr; $udp_buffer"
@@ -203,6 +208,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # --- the report's head ---------------------------------------------------------------
 commit=$(cd "$root" && git rev-parse --short HEAD)
 dirty=$(cd "$root" && git status --porcelain --untracked-files=no | grep -q . && echo " (with uncommitted changes)" || true)
+[ -z "${PORTCULLIS:-}" ] || dirty="$dirty, daemon binary $PORTCULLIS"
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 rmem_max=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo "?")
@@ -338,16 +344,18 @@ mem_run() {
     p=$(metric 'portcullis_engine_entries{table="prefixes"}')
     a=$(metric 'portcullis_engine_entries{table="accounts"}')
     q=$(metric 'portcullis_engine_entries{table="pending"}')
+    # Stopping writes a last snapshot: the sampler watches that too, until the end.
     stop_daemon
-    kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
+    local hwm_all
+    hwm_all=$(awk -F'\t' 'NR > 1 && $3 + 0 > m { m = $3 } END { print m + 0 }' "$samples")
     echo "##### $name: \`[engine]\` ${engine:-(defaults: max_* = 1000000)}"
     echo
     echo "- Sent: $(field "$out" sent) events in $(field "$out" secs) s ($(krate "$(field "$out" rate)")/s over TCP, unpaced); engine events $events; evictions $evicted"
     echo "- Tables at the end: sources $s, prefixes $p, accounts $a, pending $q"
-    echo "- **Peak RSS (VmHWM) $((hwm / 1024)) MiB**; RSS at the end $((rss / 1024)) MiB"
+    echo "- **Peak RSS (VmHWM) $((hwm / 1024)) MiB** once all events were in; RSS then $((rss / 1024)) MiB; highest VmHWM sampled until the daemon exited (with its last snapshot, sampled once a second) $((hwm_all / 1024)) MiB"
     echo
-    echo "RSS as the events came in (samples once a second; the row nearest each mark):"
+    echo "RSS as the events came in (samples once a second; the first row past each tenth of the events, as the engine's counter shows them):"
     echo
     echo "| events in | RSS MiB | peak so far MiB | sources | accounts | pending | evictions |"
     echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
