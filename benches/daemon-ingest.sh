@@ -349,7 +349,9 @@ mem_run() {
     wait "$sampler" 2>/dev/null || true
     local hwm_all
     hwm_all=$(awk -F'\t' 'NR > 1 && $3 + 0 > m { m = $3 } END { print m + 0 }' "$samples")
-    echo "##### $name: \`[engine]\` ${engine:-(defaults: max_* = 1000000)}"
+    local settings
+    settings=$(printf '%s\n' "$engine" | paste -sd, - | sed 's/,/, /g')
+    echo "##### $name: \`[engine]\` ${settings:-(defaults: max_* = 1000000)}"
     echo
     echo "- Sent: $(field "$out" sent) events in $(field "$out" secs) s ($(krate "$(field "$out" rate)")/s over TCP, unpaced); engine events $events; evictions $evicted"
     echo "- Tables at the end: sources $s, prefixes $p, accounts $a, pending $q"
