@@ -99,11 +99,13 @@ pub struct FilesConfig {
 
 impl Default for FilesConfig {
     fn default() -> Self {
+        // The tailer's own defaults, stated once in portcullis-sources.
+        let tail = portcullis_sources::file::FileConfig::default();
         Self {
             include: Vec::new(),
             start_at: StartAt::End,
-            poll_interval: Duration::from_millis(250),
-            glob_interval: Duration::from_secs(5),
+            poll_interval: tail.poll_interval,
+            glob_interval: tail.glob_interval,
         }
     }
 }
@@ -138,11 +140,13 @@ pub struct SyslogSettings {
 
 impl Default for SyslogSettings {
     fn default() -> Self {
+        // The receiver's own defaults, stated once in portcullis-sources.
+        let rx = portcullis_sources::syslog::SyslogConfig::default();
         Self {
             udp: None,
             tcp: None,
-            max_message: 64 * 1024,
-            max_connections: 256,
+            max_message: rx.max_message,
+            max_connections: rx.max_connections,
             udp_receive_buffer: 8 * 1024 * 1024,
         }
     }
