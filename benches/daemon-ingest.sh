@@ -15,7 +15,7 @@
 #   STEP_DURATION=12    ... for this many seconds a step
 #   MAX_RATE=600000     ... up to this
 #   MEM_EVENTS=10000000 events of each memory run (distinct random addresses and names)
-#   QUEUE=65536         the daemon's daemon.queue (its default)
+#   QUEUE=262144        the daemon's daemon.queue (its default)
 #   SNAPSHOT_INTERVAL=10s  daemon.snapshot_interval: a third of the default, so that
 #                       every run and step includes the engine's pauses for snapshots
 #   KEEP=DIR            keep the daemons' logs, configurations and RSS samples there
@@ -33,7 +33,7 @@ STEP=${STEP:-50000}
 STEP_DURATION=${STEP_DURATION:-12}
 MAX_RATE=${MAX_RATE:-600000}
 MEM_EVENTS=${MEM_EVENTS:-10000000}
-QUEUE=${QUEUE:-65536}
+QUEUE=${QUEUE:-262144}
 SNAPSHOT_INTERVAL=${SNAPSHOT_INTERVAL:-10s}
 LABEL=${LABEL:-portcullis run, syslog ingest and memory}
 PARTS=("$@")

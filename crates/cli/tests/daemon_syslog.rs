@@ -72,3 +72,84 @@ fn the_engine_keeps_its_second_tick_while_syslog_keeps_it_busy() {
     assert_eq!(d.stop(), Some(0));
     sender.join().expect("sender");
 }
+
+/// UDP senders cannot wait: with the lines' queue full, datagrams are dropped, counted
+/// in the metrics, and the log says how many and what to do.
+#[test]
+fn syslog_lost_to_a_full_queue_is_counted_and_logged() {
+    let dir = DaemonDir::new();
+    let config = dir.config("[sources.syslog]\nudp = \"127.0.0.1:0\"\n");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("[daemon]\n", "[daemon]\nqueue = 16\n"),
+    )
+    .expect("config");
+    let d = dir.start();
+    let addr = wait_for("the syslog address", Duration::from_secs(10), || {
+        d.log().lines().find_map(|l| {
+            let rest = l.split("syslog on udp://").nth(1)?;
+            rest.split(',').next().map(str::to_owned)
+        })
+    });
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a sender");
+    let datagrams: Vec<String> = (0..2_000u32)
+        .map(|i| {
+            dovecot_failure(
+                &format!("198.51.100.{}", i % 200),
+                &format!("user{i}@example.org"),
+                u64::from(i),
+            )
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            // Bounded: at most 500 rounds of 2,000 datagrams.
+            for _ in 0..500 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                for line in &datagrams {
+                    let _ = socket.send_to(line.as_bytes(), addr.trim());
+                }
+            }
+        })
+    };
+    let dropped = wait_for(
+        "datagrams dropped to the full queue, in metrics",
+        Duration::from_secs(60),
+        || {
+            let (_, text) = d.call("GET", "/metrics", None, None);
+            let text = text.as_str().unwrap_or_default().to_owned();
+            let n = metric(
+                &text,
+                "portcullis_syslog_dropped_total{reason=\"queue_full\"}",
+            );
+            (n > 0).then_some(n)
+        },
+    );
+    // The loss line comes within the 10 s period that saw the drops.
+    let line = wait_for(
+        "the log line about the loss",
+        Duration::from_secs(30),
+        || {
+            d.log()
+                .lines()
+                .find(|l| l.contains("a queue was full (raise daemon.queue"))
+                .map(str::to_owned)
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    sender.join().expect("sender");
+    let n: u64 = line
+        .split("dropped ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    assert!(n > 0, "{line}");
+    assert!(dropped > 0);
+    assert_eq!(d.stop(), Some(0));
+}

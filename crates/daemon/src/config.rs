@@ -49,7 +49,10 @@ pub struct DaemonConfig {
     /// How often the engine's state and the file positions are saved together.
     #[serde(deserialize_with = "duration")]
     pub snapshot_interval: Duration,
-    /// Capacity of each queue between the sources and the engine (lines or batches).
+    /// Capacity of the queue of syslog and journal lines waiting for the engine. These
+    /// sources cannot wait (a UDP sender does not), so it must hold what arrives while
+    /// the engine pauses to serialise a snapshot; files and reported events have queues
+    /// of their own that wait or answer 503 instead.
     pub queue: usize,
     /// How far event time may lag the wall clock before the engine is told that time
     /// has moved on (the watermark) while sources are quiet.
@@ -63,7 +66,7 @@ impl Default for DaemonConfig {
             state_dir: PathBuf::from("/var/lib/portcullis"),
             dry_run: false,
             snapshot_interval: Duration::from_secs(30),
-            queue: 65_536,
+            queue: 262_144,
             watermark_lag: Duration::from_secs(10),
         }
     }

@@ -219,10 +219,11 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
     }
 
     // Sources.
-    let queue = config.daemon.queue;
-    let (file_tx, file_rx) = mpsc::channel::<Tailed>(queue);
-    let (line_tx, line_rx) = mpsc::channel::<Line>(queue);
-    let (report_tx, report_rx) = mpsc::channel::<Vec<Event>>((queue / 64).max(16));
+    // Files wait while their queue is full and reporters get 503, so only the lines of
+    // syslog and the journal, which cannot wait, need the configured depth.
+    let (file_tx, file_rx) = mpsc::channel::<Tailed>(FILE_QUEUE);
+    let (line_tx, line_rx) = mpsc::channel::<Line>(config.daemon.queue);
+    let (report_tx, report_rx) = mpsc::channel::<Vec<Event>>(REPORT_QUEUE);
     let (effect_tx, effect_rx) = mpsc::channel::<Effect>(65_536);
     let (control_tx, control_rx) = mpsc::unbounded_channel::<Control>();
 
@@ -542,6 +543,14 @@ enum Stream {
     Network,
     Journal,
 }
+
+/// Lines (and position records) from followed files waiting for the engine; the
+/// tailer waits while it is full, so depth buys nothing but memory.
+const FILE_QUEUE: usize = 65_536;
+
+/// Batches of reported events waiting for the engine (each at most `http.max_body`
+/// bytes of JSON); a reporter finding it full gets 503 and sends again.
+const REPORT_QUEUE: usize = 1024;
 
 /// Most parsers kept (files come and go with rotation).
 const MAX_PARSERS: usize = 4096;
