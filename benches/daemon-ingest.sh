@@ -267,7 +267,7 @@ if want udp; then
     read -r d_sent d_rate d_events d_lost _ _ <<<"$sustained_daemon"
     read -r s_sent s_rate s_recv s_lost <<<"$sustained_sink"
     echo "- Sustained $(krate "$RATE")/s for $DURATION s: the daemon took in $d_events of $d_sent (lost $d_lost, $(pct "$d_lost" "$d_sent")); the bare receiver $s_recv of $s_sent (lost $s_lost)."
-    echo "- Highest rate passed (nothing lost, and the generator within 5 % of the rate asked), stepping up by $(krate "$STEP")/s: daemon $(krate "$best_daemon")/s, bare receiver $(krate "$best_sink")/s; ratio daemon / bare $(ratio "$best_daemon" "$best_sink") (0 k: the first rate did not pass)."
+    echo "- Highest rate passed (nothing lost, and the generator within 5 % of the rate asked), stepping up by $(krate "$STEP")/s: daemon $(krate "$best_daemon")/s, bare receiver $(krate "$best_sink")/s; ratio daemon / bare $(ratio "$best_daemon" "$best_sink") (a rate of 0 k would mean the first rate did not pass)."
     echo
 fi
 
