@@ -828,6 +828,33 @@ fn westminster_quality_bars() {
     }
 }
 
+/// SSH open to the internet: a root brute forcer and a slow dictionary attack from 400
+/// sources, many of which try once. Every bar but the distributed spray's detection
+/// delay (about 15 minutes at one try a minute; see docs/analyze.md) is met.
+#[test]
+fn ssh_exposed_quality() {
+    // No credential stuffing here to measure recall on.
+    let bars: Vec<&str> = QUALITY_BARS
+        .chunks(2)
+        .filter(|kv| kv[1] != "credential_stuffing=0.95")
+        .flatten()
+        .copied()
+        .collect();
+    for seed in ["1", "4"] {
+        let (_dir, report, text, code) =
+            analyse_scenario("ssh-exposed", seed, "UTC", "2025", &bars);
+        assert_eq!(code, Some(0), "seed {seed}:\n{text}");
+        assert!(
+            !report["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["status"] == "targeted"),
+            "seed {seed}: a spray is not a targeted attack"
+        );
+    }
+}
+
 /// Every attack kind in a small office: recall, compromise, no benign source blocked.
 /// (Slow attacks are detected late by nature; their delay is not asserted here.)
 #[test]

@@ -43,11 +43,11 @@ pub struct EngineConfig {
     /// A participant of a distributed campaign has suspicious failures on at least this
     /// many distinct accounts (or names) during it.
     pub participant_accounts: u32,
-    /// ... or, never having logged in, failed on an account that at least this many
-    /// other suspicious sources have failed on (an account being sprayed). Off (0) by
-    /// default: it names the one-try members of a stealthy spray, but also takes
-    /// the guessers of a concurrent targeted attack into the spray and, rarely, a
-    /// traveller's failed login (docs/analyze.md).
+    /// ... or, never having logged in (or only into accounts it was a stranger to),
+    /// failed on an account being sprayed: at least this many of the account's other
+    /// attackers are spray members that tried several accounts, and they are at least
+    /// `1 - targeted_focus` of its attackers (so a targeted account's lone guessers are
+    /// left to the targeted detector). `0` turns the rule off.
     pub probe_account_sources: u32,
     /// Targeted guessing: an account tried by at least this many distinct suspicious
     /// sources ...
@@ -86,7 +86,7 @@ impl Default for EngineConfig {
             slow_cusum_threshold: 10.0,
             slow_campaign_quiet_hours: 2,
             participant_accounts: 2,
-            probe_account_sources: 0,
+            probe_account_sources: 3,
             targeted_sources: 10,
             targeted_focus: 0.7,
             prefix_v4: 24,

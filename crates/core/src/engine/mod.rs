@@ -519,12 +519,6 @@ impl Engine {
             if acct.attackers.insert(src_hash) {
                 acct.sources.push(f.source);
             }
-            let others = acct.attackers.len().saturating_sub(1);
-            let min = self.config.probe_account_sources;
-            let sprayed = min > 0 && others >= min;
-            if sprayed && let Some(s) = self.sources.get_mut(&f.source) {
-                s.sprayed_hits = s.sprayed_hits.saturating_add(1);
-            }
         }
         // Detection happens now (the typo window after the failure), not at its time.
         let now = self.now;
@@ -636,9 +630,11 @@ impl Engine {
             return;
         }
         let (distinct, unknown, full) = (s.accounts.len(), s.unknown_names(), s.accounts.is_full());
-        // A source that never logged in and tried a name that does not exist here,
-        // while a distributed campaign runs, is probing: stealthy members try once.
-        let probe = s.successes == 0 && (unknown >= 1 || s.sprayed_hits >= 1);
+        // A source that never logged in (or only into accounts it was a stranger to)
+        // and tried a name that does not exist here, while a distributed campaign
+        // runs, is probing: stealthy members try once. (One try on a real account is
+        // judged only in hindsight, see `enrol_late`.)
+        let probe = probing(s, false);
         // Brute force is judged on failures whose user is known: without it (Postfix
         // logs none) a spray cannot be told from one account being hammered.
         let window = s.window_named;
@@ -945,6 +941,26 @@ impl Engine {
     /// sources with suspicious failures on several accounts while a distributed
     /// campaign ran (within an hour of its edges), join those campaigns.
     fn enrol_late(&mut self) {
+        // One-try sources on accounts that turned out to be sprayed, whatever the order
+        // in which they and the spray's members were judged.
+        let mut lone: Vec<IpAddr> = Vec::new();
+        for (key, acct) in &self.accounts {
+            if acct.sources.is_empty() || !self.account_sprayed(*key) {
+                continue;
+            }
+            lone.extend(acct.sources.iter().copied().filter(|a| {
+                self.sources.get(a).is_some_and(|s| {
+                    s.verdict.is_none()
+                        && s.sprayed_hits == 0
+                        && s.accounts.len() < self.config.participant_accounts
+                })
+            }));
+        }
+        for a in lone {
+            if let Some(s) = self.sources.get_mut(&a) {
+                s.sprayed_hits = 1;
+            }
+        }
         let cfg = self.config.clone();
         let targeted: Vec<(u32, usize)> = self
             .accounts
@@ -981,8 +997,7 @@ impl Engine {
                 ));
                 continue;
             }
-            if (s.accounts.len() >= cfg.participant_accounts
-                || (s.successes == 0 && s.unknown_names() >= 1))
+            if (s.accounts.len() >= cfg.participant_accounts || probing(s, true))
                 && let Some((c, _, _)) = windows
                     .iter()
                     .find(|(_, w0, w1)| s.first_suspicious <= *w1 && s.last_suspicious >= *w0)
@@ -1006,6 +1021,38 @@ impl Engine {
         }
     }
 
+    /// Whether account `key` was sprayed: at least `probe_account_sources` of the
+    /// sources that failed on it are judged members of a spray or
+    /// stuffing that tried several accounts, and they are no small minority of its
+    /// attackers (an account most of whose attackers try it alone is targeted, and its
+    /// guessers belong to that). Reads at most the account's 32 first sources.
+    fn account_sprayed(&self, key: u64) -> bool {
+        let cfg = &self.config;
+        let min = cfg.probe_account_sources;
+        if min == 0 {
+            return false;
+        }
+        let Some(acct) = self.accounts.get(&key) else {
+            return false;
+        };
+        if acct.targeted.is_some() {
+            return false;
+        }
+        let (mut total, mut sprayers) = (0u32, 0u32);
+        for a in &acct.sources {
+            let Some(s) = self.sources.get(a) else {
+                continue;
+            };
+            total += 1;
+            let member = s.accounts.len() >= cfg.participant_accounts
+                && s.verdict.as_ref().is_some_and(|v| {
+                    matches!(v.kind, Kind::PasswordSpray | Kind::CredentialStuffing)
+                });
+            sprayers += u32::from(member);
+        }
+        sprayers >= min && f64::from(sprayers) >= (1.0 - cfg.targeted_focus) * f64::from(total)
+    }
+
     /// Entries held, per table: (sources, prefixes, accounts, pending).
     pub fn sizes(&self) -> (usize, usize, usize, usize) {
         (
@@ -1015,6 +1062,22 @@ impl Engine {
             self.pending.len(),
         )
     }
+}
+
+/// A source that may be a stealthy member of a distributed campaign on the strength of
+/// one failure: it tried a name unknown here (or, in `hindsight`, an account that was
+/// sprayed: judged live, that would name a user who got their password wrong once and
+/// right later), and it never logged in, or only into accounts it was a stranger to
+/// and only before that failure (after it is a user who got their own name wrong
+/// first), as an attacker moves on after a guess that worked.
+fn probing(s: &state::SourceState, hindsight: bool) -> bool {
+    let tried = s.unknown_names() >= 1 || (hindsight && s.sprayed_hits >= 1);
+    let stranger = s.successes == 0
+        || (s.unfamiliar_wins.len() >= s.successes as usize
+            && s.unfamiliar_wins
+                .iter()
+                .all(|(_, t)| *t < s.first_suspicious));
+    tried && stranger
 }
 
 /// Credential stuffing tries each leaked name about once, many of them unknown here; a

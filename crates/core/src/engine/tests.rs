@@ -390,7 +390,7 @@ fn probes_join_a_running_campaign_but_a_hammer_is_brute_force() {
 }
 
 #[test]
-fn one_try_on_a_sprayed_account_is_named_only_when_configured() {
+fn one_try_on_a_sprayed_account_is_named_but_a_targeted_accounts_guessers_are_not() {
     let mut events = office(300, 8);
     events.extend(botnet());
     // Thirty sources that never log in, each trying one real account that the botnet
@@ -399,25 +399,66 @@ fn one_try_on_a_sprayed_account_is_named_only_when_configured() {
     let probes: Vec<String> = (0..30).map(|s| format!("10.7.{s}.9")).collect();
     for (s, src) in probes.iter().enumerate() {
         let t = 13_000 + s as i64 * 20;
-        events.push(fail(t, src, &format!("user{}@example.org", s * 7)));
+        events.push(fail(t, src, &format!("user{}@example.org", s * 7 + 1)));
     }
+    // Twenty guessers at user5 alone, after four of the botnet's sources have tried it:
+    // a targeted attack beside the spray, whose guessers the spray must not take in.
+    let guessers: Vec<String> = (0..20).map(|s| format!("10.6.{s}.9")).collect();
+    for (s, src) in guessers.iter().enumerate() {
+        events.push(fail(12_400 + s as i64 * 30, src, "user5@example.org"));
+    }
+    // A source whose guess worked: in, as a stranger to the account, then on to a name
+    // that does not exist here. And a user who got their password wrong, then right
+    // long after, on an account the botnet sprayed: not an attacker.
+    events.push(ok(11_000, "10.5.5.5", "user20@example.org"));
+    let mut next = fail(12_000, "10.5.5.5", "nosuch20@example.org");
+    next.outcome = Outcome::Failure(Reason::UnknownAccount);
+    events.push(next);
+    events.push(fail(11_000, "10.5.6.6", "user21@example.org"));
+    events.push(ok(12_000, "10.5.6.6", "user21@example.org"));
     let named = |r: &Report| {
         probes
             .iter()
             .filter(|p| attacker_kind(r, p).is_some())
             .count()
     };
-    assert_eq!(named(&run(&events)), 0, "off by default");
-    let config = EngineConfig {
-        probe_account_sources: 3,
-        ..EngineConfig::default()
-    };
-    let r = run_with(config, &events);
+    let r = run(&events);
     assert_eq!(named(&r), 30);
+    for g in &guessers {
+        assert_eq!(attacker_kind(&r, g).as_deref(), Some("targeted"), "{g}");
+    }
+    let spray = r
+        .campaigns
+        .iter()
+        .find(|c| c.kind == "password_spray")
+        .expect("the spray");
+    // Moved, not counted twice.
+    let spraying = r
+        .sources
+        .iter()
+        .filter(|s| s.verdict == "attacker" && s.attacks.iter().any(|a| a == "password_spray"))
+        .count();
+    assert_eq!(spray.sources, spraying as u64);
+    assert!(attacker_kind(&r, "10.5.5.5").is_some());
+    assert!(
+        r.accounts
+            .iter()
+            .any(|a| a.user == "user20@example.org" && a.status == "compromised")
+    );
+    assert_ne!(
+        verdict(&r, "10.5.6.6").map(|s| s.verdict.as_str()),
+        Some("attacker")
+    );
     assert_ne!(
         verdict(&r, "198.51.100.1").map(|s| s.verdict.as_str()),
         Some("attacker")
     );
+    // Off: none of the one-try sources is named.
+    let config = EngineConfig {
+        probe_account_sources: 0,
+        ..EngineConfig::default()
+    };
+    assert_eq!(named(&run_with(config, &events)), 0);
 }
 
 /// `office` and `botnet`, with two bot logins that work, in time order.
