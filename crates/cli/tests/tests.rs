@@ -839,6 +839,7 @@ fn ssh_exposed_quality() {
         .filter(|kv| kv[1] != "credential_stuffing=0.95")
         .flatten()
         .copied()
+        .chain(["--max-delay", "5m"])
         .collect();
     for seed in ["1", "4"] {
         let (_dir, report, text, code) =

@@ -40,6 +40,15 @@ pub struct EngineConfig {
     pub slow_cusum_threshold: f64,
     /// ... and quiet hours that end such a campaign.
     pub slow_campaign_quiet_hours: i64,
+    /// The burst detector: over this many seconds, distinct sources with suspicious
+    /// failures and no history, tested against the per-hour detector's baseline as a
+    /// Poisson count. It sees a slow spray in minutes where the per-hour CUSUM needs a
+    /// dozen names. `0` turns it off.
+    pub burst_window_secs: i64,
+    /// ... alarming when at least this many sources ...
+    pub burst_min_sources: u32,
+    /// ... are that unlikely under the baseline (the chance of as many or more).
+    pub burst_p: f64,
     /// A participant of a distributed campaign has suspicious failures on at least this
     /// many distinct accounts (or names) during it.
     pub participant_accounts: u32,
@@ -85,6 +94,9 @@ impl Default for EngineConfig {
             slow_cusum_allowance: 3.0,
             slow_cusum_threshold: 10.0,
             slow_campaign_quiet_hours: 2,
+            burst_window_secs: 300,
+            burst_min_sources: 5,
+            burst_p: 1e-6,
             participant_accounts: 2,
             probe_account_sources: 3,
             targeted_sources: 10,

@@ -570,10 +570,52 @@ impl Engine {
         // per-source stand-ins of user-less (Postfix) failures would make any trickle of
         // sources look like many names.
         let slow = named && site.slow.add(name, source, max_names, max_sources);
-        if site.campaign.is_none() && (fast || slow) {
-            site.slow_open = !fast;
-            self.open_distributed(self.now);
+        if site.campaign.is_none() {
+            if fast || slow {
+                self.site.slow_open = !fast;
+                self.open_distributed(self.now);
+            } else if let Some(per_minute) = self.burst(t) {
+                // A campaign ends as the detector that would have seen it says: a
+                // burst faster than the per-minute detector's allowance is a loud one.
+                let f = &self.site.fast;
+                self.site.slow_open = per_minute <= f.baseline + f.allowance;
+                self.open_distributed(self.now);
+            }
         }
+    }
+
+    /// The burst detector: the distinct sources behind the suspicious failures of the
+    /// last `burst_window_secs` (at most 1,024 looked at), against what the per-hour
+    /// detector's baseline (at least one name an hour) makes likely in that time.
+    /// Returns, when it alarms, the sources' rate per minute.
+    fn burst(&self, t: i64) -> Option<f64> {
+        let cfg = &self.config;
+        // It needs a baseline: not before the per-hour detector has learned for two
+        // hours (at the start every source is new, so every failure counts).
+        if cfg.burst_window_secs <= 0 || self.first.is_none_or(|f| t - f < 2 * 3600) {
+            return None;
+        }
+        let from = t - cfg.burst_window_secs;
+        let mut recent: Vec<(IpAddr, i64)> = self
+            .site
+            .recent
+            .iter()
+            .rev()
+            .take_while(|(rt, _)| *rt >= from)
+            .take(1024)
+            .map(|(rt, a)| (*a, *rt))
+            .collect();
+        if recent.len() < cfg.burst_min_sources as usize {
+            return None;
+        }
+        let oldest = recent.last().map_or(t, |(_, rt)| *rt);
+        recent.sort_unstable();
+        recent.dedup_by_key(|(a, _)| *a);
+        let k = recent.len();
+        let expected = self.site.slow.baseline.max(1.0) * cfg.burst_window_secs as f64 / 3600.0;
+        let alarm =
+            k >= cfg.burst_min_sources as usize && site::poisson_tail(k, expected) < cfg.burst_p;
+        alarm.then(|| k as f64 * 60.0 / (t - oldest).max(60) as f64)
     }
 
     /// Closes the detectors' buckets up to `t`, ending a campaign that went quiet.

@@ -1,7 +1,8 @@
 //! The site-wide detectors: CUSUMs over the number of distinct names failing from
 //! sources with no history, per minute and per hour, against a learned baseline (in the
-//! spirit of Javed & Paxson, CCS 2013). They open distributed campaigns; the engine
-//! attributes the participants.
+//! spirit of Javed & Paxson, CCS 2013), and a burst test over the last few minutes
+//! against the same baseline. They open distributed campaigns; the engine attributes
+//! the participants.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -155,4 +156,44 @@ pub(super) struct SiteWatch {
     pub(super) slow_open: bool,
     /// Recent suspicious (time, source), for enrolling a campaign's early members.
     pub(super) recent: VecDeque<(i64, IpAddr)>,
+}
+
+/// The chance that a Poisson count of mean `mean` is `k` or more, summed upwards from
+/// `k` (accurate for the tiny tails the burst detector compares; 0 where they
+/// underflow).
+pub(super) fn poisson_tail(k: usize, mean: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    let mut term = (-mean).exp();
+    for i in 1..=k {
+        term *= mean / i as f64;
+    }
+    let mut sum = 0.0;
+    let mut i = k;
+    while term > 0.0 && term >= sum * 1e-15 && i < k + 10_000 {
+        sum += term;
+        i += 1;
+        term *= mean / i as f64;
+    }
+    sum.min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poisson_tail;
+
+    #[test]
+    fn poisson_tails_match_known_values() {
+        // P(X >= 1) = 1 - e^-m.
+        assert!((poisson_tail(1, 0.5) - (1.0 - (-0.5f64).exp())).abs() < 1e-12);
+        // Mean 1/12 (one an hour, over five minutes): five or more is about 3.3e-8.
+        let p = poisson_tail(5, 1.0 / 12.0);
+        assert!((3.0e-8..3.6e-8).contains(&p), "{p}");
+        // Mean 5: 18 or more is about 5.42e-6 (one minus the first 18 terms).
+        let p = poisson_tail(18, 5.0);
+        assert!((5.40e-6..5.44e-6).contains(&p), "{p}");
+        assert_eq!(poisson_tail(0, 3.0), 1.0);
+        assert!(poisson_tail(2000, 0.01) < 1e-300);
+    }
 }
