@@ -853,6 +853,25 @@ fn ssh_exposed_quality() {
                 .any(|a| a["status"] == "targeted"),
             "seed {seed}: a spray is not a targeted attack"
         );
+        // One attack, reported as one: members that tried a name or three once each
+        // take the campaign's kind rather than each looking like stuffing.
+        let sources_of = |kind: &str| -> u64 {
+            report["campaigns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["kind"] == kind)
+                .map(|c| c["sources"].as_u64().unwrap())
+                .sum()
+        };
+        let (spray, stuffing) = (
+            sources_of("password_spray"),
+            sources_of("credential_stuffing"),
+        );
+        assert!(
+            spray >= 9 * stuffing,
+            "seed {seed}: {spray} sources in sprays, {stuffing} in stuffing"
+        );
     }
 }
 

@@ -358,12 +358,18 @@ impl Engine {
     }
 
     /// A member of a distributed campaign is classified on all it did by the end (at
-    /// the alarm, a sprayer's first round looks like stuffing's single tries); others
-    /// keep the kind they were judged for.
+    /// the alarm, a sprayer's first round looks like stuffing's single tries), if it
+    /// did enough to tell (`stuffing_accounts` names); one that tried a name or three
+    /// takes its campaign's kind, so that a slow spray whose members each try a few
+    /// names once is one campaign, not a spray and a stuffing. Others keep the kind
+    /// they were judged for.
     fn member_kind(&self, c: usize, judged: Kind, s: &super::state::SourceState) -> Kind {
         if !self.campaigns[c].distributed || judged == Kind::BruteForce || judged == Kind::Targeted
         {
             return judged;
+        }
+        if s.accounts.len() < self.config.stuffing_accounts {
+            return self.campaign_kind(c, judged);
         }
         if super::source_stuffing(s, &self.config) {
             Kind::CredentialStuffing
