@@ -1,0 +1,241 @@
+//! JSON records: which reader a record's shape calls for, and the helpers they share.
+//!
+//! Each record ([`crate::records`] splits the stream) is parsed once and routed by its
+//! shape, so one file may mix them: the operator's custom mappings first (they are
+//! explicit), then Entra ID sign-ins ([`crate::entra`]), Windows Security events
+//! ([`crate::windows`]) and Keycloak events ([`crate::keycloak`]). A Graph page
+//! (`{"value": [...]}`) is opened and its records read in turn. A record that is not
+//! JSON is counted as malformed; one of no known shape is counted as not understood.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::Offset;
+use portcullis_core::{Event, EventTime, Origin};
+use serde_json::Value;
+
+use crate::custom_json::CustomJson;
+use crate::format::InputFormat;
+use crate::{entra, keycloak, windows};
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    /// Records that are not valid JSON objects.
+    pub malformed: u64,
+    /// Records of no shape any reader knows.
+    pub unknown: u64,
+}
+
+/// Reads JSON records of one stream.
+#[derive(Debug, Clone)]
+pub struct JsonLog {
+    only: InputFormat,
+    custom: Arc<[CustomJson]>,
+}
+
+/// The most records one Graph page may hold that are read (Graph pages hold at most
+/// 1,000); the rest are counted as malformed.
+const MAX_PAGE: usize = 100_000;
+
+impl JsonLog {
+    /// A reader; `only` restricts the shapes to one reader (`Entra`, `Windows`,
+    /// `Keycloak`) or allows all (`Json`, anything else).
+    pub fn new(only: InputFormat, custom: Arc<[CustomJson]>) -> Self {
+        Self { only, custom }
+    }
+
+    /// The custom mappings this reader tries.
+    pub fn custom(&self) -> Arc<[CustomJson]> {
+        Arc::clone(&self.custom)
+    }
+
+    /// Reads one record, appending its events.
+    pub fn push(&self, record: &[u8], origin: &Origin, out: &mut Vec<Event>) -> RecordCounts {
+        let mut counts = RecordCounts::default();
+        let value: Value = match serde_json::from_slice(record) {
+            Ok(v) => v,
+            Err(_) => {
+                counts.malformed += 1;
+                return counts;
+            }
+        };
+        match &value {
+            Value::Object(m) if m.len() <= 3 && matches!(m.get("value"), Some(Value::Array(_))) => {
+                if let Some(Value::Array(items)) = m.get("value") {
+                    for (i, item) in items.iter().enumerate() {
+                        if i >= MAX_PAGE {
+                            counts.malformed += (items.len() - i) as u64;
+                            break;
+                        }
+                        self.one(item, origin, out, &mut counts);
+                    }
+                }
+            }
+            v => self.one(v, origin, out, &mut counts),
+        }
+        counts
+    }
+
+    fn one(&self, v: &Value, origin: &Origin, out: &mut Vec<Event>, counts: &mut RecordCounts) {
+        if !v.is_object() {
+            counts.malformed += 1;
+            return;
+        }
+        let all = !matches!(
+            self.only,
+            InputFormat::Entra | InputFormat::Windows | InputFormat::Keycloak | InputFormat::Evtx
+        );
+        if all {
+            for c in self.custom.iter() {
+                if let Some(done) = c.read(v, origin, out) {
+                    if !done {
+                        counts.malformed += 1;
+                    }
+                    return;
+                }
+            }
+        }
+        let known = ((all || self.only == InputFormat::Entra) && entra::read(v, origin, out))
+            || ((all || matches!(self.only, InputFormat::Windows | InputFormat::Evtx))
+                && windows::read(v, origin, out))
+            || ((all || self.only == InputFormat::Keycloak) && keycloak::read(v, origin, out));
+        if !known {
+            counts.unknown += 1;
+        }
+    }
+}
+
+/// The value at a dotted path (`status.errorCode`); each segment is an object key.
+pub fn path<'v>(v: &'v Value, dotted: &str) -> Option<&'v Value> {
+    dotted.split('.').try_fold(v, |v, key| v.get(key))
+}
+
+/// A string, or a number as text (`4625` and `"4625"` alike); `None` for anything
+/// else, for `null`, for `""` and for `-`.
+pub fn text(v: Option<&Value>) -> Option<String> {
+    let s = match v? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty() && s != "-").then_some(s)
+}
+
+/// A borrowed string value; `None` for `""` and `-`.
+pub fn str_of(v: Option<&Value>) -> Option<&str> {
+    v?.as_str().filter(|s| !s.is_empty() && *s != "-")
+}
+
+/// A number, or a string holding a decimal or `0x` hexadecimal number; negative
+/// numbers are taken as the 32-bit pattern PowerShell writes for NTSTATUS values.
+pub fn number(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64().map(|x| {
+            if (i64::from(i32::MIN)..0).contains(&x) {
+                i64::from(x as i32 as u32)
+            } else {
+                x
+            }
+        }),
+        Value::String(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => i64::from_str_radix(hex, 16).ok(),
+                None => s.parse().ok(),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// An RFC 3339 time (`2017-06-23T08:14:05Z`, `...05.1234567+01:00`), keeping its
+/// offset.
+pub fn rfc3339(s: &str) -> Option<EventTime> {
+    let instant: Timestamp = s.trim().parse().ok()?;
+    let b = s.trim().as_bytes();
+    let offset = if b.last().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
+        Offset::UTC
+    } else if b.len() >= 6 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-') {
+        let sign = if b[b.len() - 6] == b'-' { -1 } else { 1 };
+        let hh: i32 = s.trim()[b.len() - 5..b.len() - 3].parse().ok()?;
+        let mm: i32 = s.trim()[b.len() - 2..].parse().ok()?;
+        Offset::from_seconds(sign * (hh * 3600 + mm * 60)).ok()?
+    } else {
+        Offset::UTC
+    };
+    Some(EventTime { instant, offset })
+}
+
+/// Milliseconds since the Unix epoch, as UTC.
+pub fn unix_millis(ms: i64) -> Option<EventTime> {
+    Timestamp::from_millisecond(ms).ok().map(EventTime::utc)
+}
+
+/// A time in any of the forms exports use: RFC 3339, Windows PowerShell 5's
+/// `/Date(1498205645123)/`, or a number of Unix milliseconds.
+pub fn any_time(v: Option<&Value>) -> Option<EventTime> {
+    match v? {
+        Value::String(s) => {
+            if let Some(rest) = s.strip_prefix("/Date(") {
+                let digits: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '-')
+                    .collect();
+                return unix_millis(digits.parse().ok()?);
+            }
+            rfc3339(s)
+        }
+        Value::Number(n) => unix_millis(n.as_i64()?),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn helpers_read_loose_values() {
+        let v = json!({"a": {"b": 4625, "c": "0xC000006A", "d": -1073741715, "e": "-"}});
+        assert_eq!(text(path(&v, "a.b")).as_deref(), Some("4625"));
+        assert_eq!(number(path(&v, "a.c")), Some(0xC000_006A));
+        assert_eq!(number(path(&v, "a.d")), Some(0xC000_006D));
+        assert_eq!(text(path(&v, "a.e")), None);
+        assert_eq!(path(&v, "a.x.y"), None);
+    }
+
+    #[test]
+    fn times_in_every_export_form() {
+        let t = rfc3339("2017-06-23T09:14:05.1234567+01:00").unwrap();
+        assert_eq!(t.offset.seconds(), 3600);
+        assert_eq!(t.to_string(), "2017-06-23T09:14:05.1234567+01:00");
+        assert_eq!(
+            any_time(Some(&json!("/Date(1498205645000)/")))
+                .unwrap()
+                .to_string(),
+            "2017-06-23T08:14:05+00:00"
+        );
+        assert_eq!(
+            any_time(Some(&json!(1498205645000i64)))
+                .unwrap()
+                .to_string(),
+            "2017-06-23T08:14:05+00:00"
+        );
+        assert_eq!(any_time(Some(&json!("yesterday"))), None);
+        assert_eq!(any_time(Some(&json!(true))), None);
+    }
+
+    #[test]
+    fn records_of_no_known_shape_are_counted() {
+        let log = JsonLog::new(InputFormat::Json, Arc::from(Vec::new()));
+        let mut out = Vec::new();
+        let o = Origin::default();
+        assert_eq!(log.push(b"{\"hello\":1}", &o, &mut out).unknown, 1);
+        assert_eq!(log.push(b"{\"hello\":", &o, &mut out).malformed, 1);
+        assert_eq!(log.push(b"[1,2]", &o, &mut out).malformed, 1);
+        assert_eq!(log.push(b"{\"value\":[1,{}]}", &o, &mut out).malformed, 1);
+        assert!(out.is_empty());
+    }
+}
