@@ -751,10 +751,14 @@ impl EngineLoop {
             self.parsers.clear();
         }
         let parse = &self.parse;
-        let parser = self
-            .parsers
-            .entry(stream.clone())
-            .or_insert_with(|| LogParser::new(parse.clone()));
+        let parser = self.parsers.entry(stream.clone()).or_insert_with(|| {
+            let mut config = parse.clone();
+            // Only followed files hold documents; syslog and journald carry lines.
+            if !matches!(stream, Stream::File(_)) {
+                config.format = portcullis_parse::InputFormat::Syslog;
+            }
+            LogParser::new(config)
+        });
         let origin = Origin {
             file: match &stream {
                 Stream::File(p) => Some(Arc::from(p.to_string_lossy().as_ref())),
@@ -943,6 +947,11 @@ fn parse_config(config: &Config) -> Result<ParseConfig> {
             year: YearRule::Reference(Timestamp::now()),
         },
         accounts: config.parse.accounts.clone(),
+        format: config.parse.format,
+        trusted_proxies: config.parse.trusted_proxies.clone(),
+        json_formats: std::sync::Arc::from(portcullis_parse::custom_json::compile(
+            &config.parse.json_formats,
+        )?),
     })
 }
 
