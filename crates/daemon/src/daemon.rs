@@ -753,10 +753,15 @@ impl EngineLoop {
         let parse = &self.parse;
         let parser = self.parsers.entry(stream.clone()).or_insert_with(|| {
             let mut config = parse.clone();
-            // Only followed files hold documents; syslog and journald carry lines.
-            if !matches!(stream, Stream::File(_)) {
-                config.format = portcullis_parse::InputFormat::Syslog;
-            }
+            // Only followed files hold documents, told apart by their first line;
+            // syslog and journald carry lines.
+            config.format = match (&stream, config.format) {
+                (Stream::File(_), portcullis_parse::InputFormat::Auto) => {
+                    portcullis_parse::format::detect_line(&l.bytes)
+                }
+                (Stream::File(_), forced) => forced,
+                _ => portcullis_parse::InputFormat::Syslog,
+            };
             LogParser::new(config)
         });
         let origin = Origin {

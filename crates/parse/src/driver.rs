@@ -16,7 +16,7 @@ use crate::custom_json::CustomJson;
 use crate::dovecot::Dovecot;
 use crate::envelope::{EnvelopeConfig, EnvelopeReader};
 use crate::exchange::{IisLog, LineKind};
-use crate::format::{self, InputFormat};
+use crate::format::InputFormat;
 use crate::jsonlog::JsonLog;
 use crate::postfix::Postfix;
 use crate::prefilter::{Candidates, Prefilter};
@@ -30,8 +30,9 @@ pub struct ParseConfig {
     pub envelope: EnvelopeConfig,
     /// How user names become account names.
     pub accounts: AccountRules,
-    /// The reader: [`InputFormat::Auto`] decides from the first line pushed (a reader
-    /// thread that sniffed the file passes what it found).
+    /// The reader. The caller detects it ([`crate::format::detect`] on a file's first
+    /// bytes, [`crate::format::detect_line`] on a stream's first line) and passes what
+    /// it found; [`InputFormat::Auto`] reads syslog-style lines.
     pub format: InputFormat,
     /// Load balancers whose `X-Forwarded-For` is believed in W3C logs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -191,7 +192,7 @@ impl LogParser {
         self.stats.oversized_lines += n;
     }
 
-    /// The reader in use ([`InputFormat::Auto`] until a first line decided it).
+    /// The reader in use.
     pub fn format(&self) -> InputFormat {
         self.format
     }
@@ -203,13 +204,6 @@ impl LogParser {
         self.stats.lines += 1;
         if memchr::memchr(0, raw).is_some() {
             self.stats.nul_lines += 1;
-        }
-        if self.format == InputFormat::Auto {
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                return;
-            }
-            self.format = format::detect_line(raw);
-            self.json = JsonLog::new(self.format, self.json.custom());
         }
         match self.format {
             InputFormat::Syslog | InputFormat::Auto => {
