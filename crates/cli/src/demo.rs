@@ -75,6 +75,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         keep_windows_domain: false,
         case_sensitive: false,
         max_line: portcullis_parse::reader::DEFAULT_MAX_LINE,
+        input_format: portcullis_parse::InputFormat::Syslog,
+        trusted_proxy: Vec::new(),
+        parse_config: None,
     };
     let report = crate::analyze::analyze_files(&files, &read, EngineConfig::default(), true)?;
     if args.keep.is_some() {

@@ -71,6 +71,8 @@ pub fn in_time_order(
 ) -> Result<(Stats, MergeStats)> {
     let time_zone = read.time_zone()?;
     let accounts = read.account_rules()?;
+    let documents = read.documents()?;
+    let documents = &documents;
     // Every file is read at once: one that cannot be opened must stop the run before
     // the others are read to their end.
     for name in files.iter().filter(|n| n.as_str() != "-") {
@@ -90,19 +92,32 @@ pub fn in_time_order(
             let progress = progress.clone();
             scope.spawn(move || {
                 let mut prefilter = Prefilter::new();
-                pipeline::read_file(name, read.max_line, &progress, &mut prefilter, &feed_tx);
+                pipeline::read_file(
+                    name,
+                    read.max_line,
+                    documents.format,
+                    &progress,
+                    &mut prefilter,
+                    &feed_tx,
+                );
             });
             let (time_zone, accounts) = (time_zone.clone(), accounts.clone());
             parsers.push(scope.spawn(move || {
                 let mut reorder = Reorder::new(limits.window_secs, per_file);
                 let mut out = Vec::with_capacity(BATCH_EVENTS);
-                let stats =
-                    pipeline::parse_feed(read.year, &time_zone, &accounts, feed_rx, &mut |b| {
+                let stats = pipeline::parse_feed(
+                    read.year,
+                    &time_zone,
+                    &accounts,
+                    documents,
+                    feed_rx,
+                    &mut |b| {
                         for e in b {
                             reorder.push(e, &mut out);
                         }
                         out.len() < BATCH_EVENTS || event_tx.send(std::mem::take(&mut out)).is_ok()
-                    })?;
+                    },
+                )?;
                 reorder.flush(&mut out);
                 // The merge reads every stream to its end; a failed send has no one to tell.
                 let _ = event_tx.send(out);

@@ -1,10 +1,15 @@
 //! Options shared by every command that reads logs.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use jiff::tz::{Offset, TimeZone};
 use portcullis_core::AccountRules;
 use portcullis_core::account::{DomainRule, WindowsDomainRule};
+use portcullis_parse::InputFormat;
+use portcullis_parse::custom_json::{self, CustomJson, CustomJsonSpec};
 
 /// How to read time stamps and user names.
 #[derive(Debug, Clone, Args)]
@@ -35,6 +40,63 @@ pub struct ReadOptions {
     /// Skip (and count) lines longer than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = portcullis_parse::reader::DEFAULT_MAX_LINE)]
     pub max_line: usize,
+
+    /// The log format, for every file: auto (detected per file), syslog, w3c (IIS,
+    /// Exchange), json (Entra, Windows, Keycloak and custom records), entra, windows,
+    /// keycloak, evtx.
+    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_input_format)]
+    pub input_format: InputFormat,
+
+    /// A load balancer (address or CIDR) whose X-Forwarded-For is believed in W3C
+    /// logs; repeat for several.
+    #[arg(long, value_name = "CIDR", value_parser = parse_net)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
+    /// Read custom JSON mappings (`[[parse.json_formats]]`) and trusted proxies
+    /// (`parse.trusted_proxies`) from this TOML file, e.g. portcullis.toml.
+    #[arg(long, value_name = "FILE")]
+    pub parse_config: Option<PathBuf>,
+}
+
+fn parse_input_format(s: &str) -> Result<InputFormat, String> {
+    InputFormat::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = InputFormat::ALL.iter().map(|f| f.as_str()).collect();
+        format!("unknown format {s:?}; use one of {}", names.join(", "))
+    })
+}
+
+/// An address or a network.
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or a network like 10.0.0.0/8"))
+}
+
+/// The `[parse]` keys of a configuration file that reading logs uses; the rest of the
+/// file is the daemon's and is not looked at here.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ParseFile {
+    #[serde(default)]
+    parse: ParseTable,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ParseTable {
+    #[serde(default)]
+    json_formats: Vec<CustomJsonSpec>,
+    #[serde(default)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// What reading documents needs besides stamps and names.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentOptions {
+    /// Forced format, or auto.
+    pub format: InputFormat,
+    /// Trusted load balancers.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Checked custom JSON mappings.
+    pub json_formats: Arc<[CustomJson]>,
 }
 
 impl ReadOptions {
@@ -46,6 +108,29 @@ impl ReadOptions {
             return Ok(TimeZone::fixed(offset));
         }
         TimeZone::get(name).with_context(|| format!("unknown time zone {name:?} (use an IANA name such as Europe/London, or an offset such as +01:00)"))
+    }
+
+    /// The format, trusted proxies and custom mappings (checked).
+    pub fn documents(&self) -> Result<DocumentOptions> {
+        let mut trusted = self.trusted_proxy.clone();
+        let mut specs = Vec::new();
+        if let Some(path) = &self.parse_config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let file: ParseFile = toml::from_str(&text)
+                .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+            trusted.extend(file.parse.trusted_proxies);
+            specs = file.parse.json_formats;
+        }
+        let compiled = custom_json::compile(&specs).with_context(|| match &self.parse_config {
+            Some(p) => format!("in {}", p.display()),
+            None => String::new(),
+        })?;
+        Ok(DocumentOptions {
+            format: self.input_format,
+            trusted_proxies: trusted,
+            json_formats: Arc::from(compiled),
+        })
     }
 
     pub fn account_rules(&self) -> Result<AccountRules> {

@@ -1,17 +1,19 @@
 //! Reading logs into events, on two threads: one reads and prefilters, the caller's
 //! parses. Shared by `events` and `analyze`.
 
+use std::io::Read;
 use std::sync::{Arc, mpsc};
 
 use anyhow::Result;
 use portcullis_core::Event;
 use portcullis_parse::envelope::EnvelopeConfig;
+use portcullis_parse::format::{self, InputFormat};
 use portcullis_parse::{
-    Candidates, LineReader, LogParser, ParseConfig, Prefilter, Stats, YearRule,
+    Candidates, LineReader, LogParser, ParseConfig, Prefilter, RecordSplitter, Stats, YearRule,
 };
 
 use crate::input;
-use crate::options::ReadOptions;
+use crate::options::{DocumentOptions, ReadOptions};
 
 /// Reads `files` in order and hands each batch of events to `on_batch`, which returns
 /// false to stop early. Returns the counts of what was read.
@@ -23,14 +25,23 @@ pub fn read_and_parse(
 ) -> Result<Stats> {
     let time_zone = read.time_zone()?;
     let accounts = read.account_rules()?;
+    let documents = read.documents()?;
+    let forced = documents.format;
     std::thread::scope(|scope| {
         let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
         let progress = input::progress(files, quiet);
         scope.spawn(move || {
-            read_files(files, read.max_line, &progress, &feed_tx);
+            read_files(files, read.max_line, forced, &progress, &feed_tx);
             progress.finish_and_clear();
         });
-        parse_feed(read.year, &time_zone, &accounts, feed_rx, &mut on_batch)
+        parse_feed(
+            read.year,
+            &time_zone,
+            &accounts,
+            &documents,
+            feed_rx,
+            &mut on_batch,
+        )
     })
 }
 
@@ -40,6 +51,8 @@ pub(crate) enum Feed {
     Start {
         name: String,
         modified: jiff::Timestamp,
+        /// The reader the file needs (detected or forced).
+        format: InputFormat,
     },
     /// Lines worth parsing, with the counts of all lines read.
     Lines(Candidates),
@@ -56,12 +69,13 @@ const BATCH_BYTES: usize = 256 * 1024;
 fn read_files(
     files: &[String],
     max_line: usize,
+    forced: InputFormat,
     progress: &indicatif::ProgressBar,
     tx: &mpsc::SyncSender<Feed>,
 ) {
     let mut prefilter = Prefilter::new();
     for name in files {
-        if !read_file(name, max_line, progress, &mut prefilter, tx) {
+        if !read_file(name, max_line, forced, progress, &mut prefilter, tx) {
             return;
         }
     }
@@ -72,6 +86,7 @@ fn read_files(
 pub(crate) fn read_file(
     name: &str,
     max_line: usize,
+    forced: InputFormat,
     progress: &indicatif::ProgressBar,
     prefilter: &mut Prefilter,
     tx: &mpsc::SyncSender<Feed>,
@@ -83,21 +98,47 @@ pub(crate) fn read_file(
             return false;
         }
     };
+    let mut raw = input.reader;
+    let (format, head) = match sniff(&mut raw, forced) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = tx.send(Feed::Failed(
+                anyhow::Error::new(e).context(format!("cannot read {name}")),
+            ));
+            return false;
+        }
+    };
+    let stream: Box<dyn Read> = Box::new(std::io::Cursor::new(head).chain(raw));
     if tx
         .send(Feed::Start {
             name: name.to_owned(),
             modified: input.modified,
+            format,
         })
         .is_err()
     {
         return false;
     }
-    let mut reader = LineReader::with_max_line(input.reader, max_line);
+    if format == InputFormat::Evtx {
+        let _ = tx.send(Feed::Failed(anyhow::anyhow!(
+            "{name}: reading .evtx files directly is not supported yet; export the events as JSON (winlogbeat, or Get-WinEvent | ConvertTo-Json)"
+        )));
+        return false;
+    }
+    if format.is_json() {
+        return read_records(name, stream, tx);
+    }
+    let all_lines = format == InputFormat::W3c;
+    let mut reader = LineReader::with_max_line(stream, max_line);
     let mut batch = Candidates::default();
     loop {
         match reader.next_block() {
             Ok(Some(block)) => {
-                prefilter.scan(&block, max_line, &mut batch);
+                if all_lines {
+                    prefilter.take_all(&block, max_line, &mut batch);
+                } else {
+                    prefilter.scan(&block, max_line, &mut batch);
+                }
                 if batch.bytes_held() >= BATCH_BYTES
                     && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
                 {
@@ -121,12 +162,76 @@ pub(crate) fn read_file(
             .is_ok()
 }
 
+/// The first bytes of a stream (up to its first line, at most
+/// [`format::DETECT_BYTES`]) and the format they show, unless one is forced.
+fn sniff(raw: &mut dyn Read, forced: InputFormat) -> std::io::Result<(InputFormat, Vec<u8>)> {
+    if forced != InputFormat::Auto {
+        return Ok((forced, Vec::new()));
+    }
+    let mut head = vec![0u8; format::DETECT_BYTES];
+    let mut got = 0;
+    while got < head.len() {
+        let n = match raw.read(&mut head[got..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let seen = &head[..got + n];
+        got += n;
+        let content = seen.iter().position(|b| !b.is_ascii_whitespace());
+        if content.is_some_and(|c| memchr_newline(&seen[c..]))
+            || seen.starts_with(format::EVTX_MAGIC)
+        {
+            break;
+        }
+    }
+    head.truncate(got);
+    Ok((format::detect(&head), head))
+}
+
+fn memchr_newline(bytes: &[u8]) -> bool {
+    bytes.contains(&b'\n')
+}
+
+/// Reads a JSON document as records, in chunks, and hands them on.
+fn read_records(name: &str, mut stream: Box<dyn Read>, tx: &mpsc::SyncSender<Feed>) -> bool {
+    let mut splitter = RecordSplitter::default();
+    let mut batch = Candidates::default();
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                splitter.push(&chunk[..n], &mut batch);
+                if batch.bytes_held() >= BATCH_BYTES
+                    && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
+                {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.send(Feed::Failed(
+                    anyhow::Error::new(e).context(format!("cannot read {name}")),
+                ));
+                return false;
+            }
+        }
+    }
+    splitter.finish(&mut batch);
+    tx.send(Feed::Lines(batch)).is_ok() && tx.send(Feed::End { oversized: 0 }).is_ok()
+}
+
 /// Parses what the reader feeds, one parser per file, handing event batches on. Stops
 /// early, with the counts so far, when `on_batch` says so.
 pub(crate) fn parse_feed(
     year: Option<i16>,
     time_zone: &jiff::tz::TimeZone,
     accounts: &portcullis_core::AccountRules,
+    documents: &DocumentOptions,
     feed: mpsc::Receiver<Feed>,
     on_batch: &mut impl FnMut(Vec<Event>) -> bool,
 ) -> Result<Stats> {
@@ -135,7 +240,11 @@ pub(crate) fn parse_feed(
     let mut events = Vec::new();
     for msg in feed {
         match msg {
-            Feed::Start { name, modified } => {
+            Feed::Start {
+                name,
+                modified,
+                format,
+            } => {
                 let year = match year {
                     Some(y) => YearRule::Fixed(y),
                     None => YearRule::Reference(modified),
@@ -146,6 +255,9 @@ pub(crate) fn parse_feed(
                         year,
                     },
                     accounts: accounts.clone(),
+                    format,
+                    trusted_proxies: documents.trusted_proxies.clone(),
+                    json_formats: Arc::clone(&documents.json_formats),
                 };
                 current = Some((LogParser::new(config), Arc::from(name.as_str())));
             }
@@ -180,6 +292,10 @@ pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {
         s.unparsed_auth_lines
     );
     for (n, what) in [
+        (
+            s.malformed_records,
+            "malformed records (W3C lines or JSON records that could not be read)".to_owned(),
+        ),
         (
             s.non_utf8_lines,
             "lines not valid UTF-8 (read with replacement characters)".to_owned(),

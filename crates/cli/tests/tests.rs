@@ -1067,3 +1067,116 @@ fn analyze_says_what_it_could_not_judge() {
             .contains("No attack found.")
     );
 }
+
+/// A parser fixture as a real export would be: without the `//` header lines that cite
+/// the vendor's documentation.
+fn fixture(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../parse/tests/fixtures")
+            .join(name),
+    )
+    .unwrap();
+    let body: Vec<&str> = text.lines().filter(|l| !l.starts_with("//")).collect();
+    let path = dir.join(name);
+    std::fs::write(&path, body.join("\n")).unwrap();
+    path
+}
+
+#[test]
+fn events_detect_each_document_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (iis, graph, syslog) = (
+        fixture(dir.path(), "exchange-iis.log"),
+        fixture(dir.path(), "entra-graph.json"),
+        example(),
+    );
+    let out = run(&[
+        "events",
+        "--year",
+        "2017",
+        "--trusted-proxy",
+        "10.0.0.0/8",
+        iis.to_str().unwrap(),
+        graph.to_str().unwrap(),
+        syslog.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    let count = |service: &str| events.iter().filter(|e| e["service"] == service).count();
+    assert_eq!(count("exchange"), 14);
+    assert_eq!(count("iis"), 1);
+    assert_eq!(count("entra"), 13);
+    assert_eq!(count("dovecot") + count("postfix") + count("sshd"), 8);
+    // The balancer's X-Forwarded-For was believed.
+    assert!(events.iter().any(|e| e["source"] == "203.0.113.50"));
+    let mfa = events
+        .iter()
+        .find(|e| e["user"] == "k.patel@parliament.example")
+        .unwrap();
+    assert_eq!(mfa["outcome"], "success");
+    assert_eq!(mfa["second_factor"], "required");
+    // The fixture's four W3C misfits and the 42 in the page.
+    let err = stderr(&out);
+    assert!(err.contains("; 5 malformed records"), "{err}");
+}
+
+#[test]
+fn input_format_forces_a_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = fixture(dir.path(), "entra-graph.json");
+    let out = run(&[
+        "events",
+        "--input-format",
+        "keycloak",
+        graph.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(json_lines(&out).is_empty());
+    let out = run(&["events", "--input-format", "xml", graph.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown format \"xml\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn custom_json_mappings_come_from_the_parse_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("portal.jsonl");
+    std::fs::write(
+        &log,
+        "{\"ts\":1498205645,\"ip\":\"203.0.113.7\",\"login\":\"bob\",\"result\":\"bad_pw\"}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("portcullis.toml");
+    let toml = |outcome: &str| {
+        format!(
+            "[daemon]\nstate_dir = \"/nonexistent\"\n\n[[parse.json_formats]]\nname = \"portal\"\ntime = \"ts\"\ntime_format = \"unix\"\nsource = \"ip\"\nuser = \"login\"\noutcome = \"result\"\noutcomes = {{ bad_pw = \"{outcome}\" }}\n"
+        )
+    };
+    std::fs::write(&config, toml("bad_password")).unwrap();
+    let args = [
+        "events",
+        "--parse-config",
+        config.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ];
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["service"], "custom");
+    assert_eq!(events[0]["reason"], "bad_password");
+    assert_eq!(events[0]["time"], "2017-06-23T08:14:05+00:00");
+    std::fs::write(&config, toml("bad_pw")).unwrap();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("parse.json_formats \"portal\": outcomes: \"bad_pw\" = \"bad_pw\""),
+        "{}",
+        stderr(&out)
+    );
+}

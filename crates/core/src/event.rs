@@ -110,6 +110,18 @@ name_enum! {
         Sshd => "sshd",
         /// An application that reported the attempt itself (`POST /v1/events`).
         Api => "api",
+        /// A log read through a custom JSON mapping of the configuration.
+        Custom => "custom",
+        /// Microsoft Entra ID (Azure AD) sign-in logs.
+        Entra => "entra",
+        /// Exchange Server's web doors (OWA, ActiveSync, EWS, MAPI, ...) in IIS logs.
+        Exchange => "exchange",
+        /// Another site's IIS W3C log (HTTP authentication that is not Exchange's).
+        Iis => "iis",
+        /// Keycloak login events.
+        Keycloak => "keycloak",
+        /// Windows Security events (4624, 4625, 4771, 4776, 4740).
+        Windows => "windows",
     }
 }
 
@@ -152,6 +164,17 @@ name_enum! {
         Aborted => "aborted",
         /// A failure whose reason the log does not tell.
         Other => "other",
+    }
+}
+
+name_enum! {
+    /// What stopped a login after its password was accepted. The attempt's outcome is
+    /// then [`Outcome::Success`]: whoever sent it knows the password.
+    SecondFactor {
+        /// A second factor was demanded and not given (Entra 50074, 50076, 50079, 50158).
+        Required => "required",
+        /// The second factor was given and failed or was denied (Entra 500121).
+        Failed => "failed",
     }
 }
 
@@ -220,6 +243,9 @@ pub struct Event {
     pub account: Option<String>,
     /// Success or failure with a reason.
     pub outcome: Outcome,
+    /// For a success: the password was right but a second factor then stopped the
+    /// login (`None`: no second factor was asked for, or the log does not tell).
+    pub second_factor: Option<SecondFactor>,
     /// How many attempts this event stands for (`auth failed, 3 attempts`); at least 1.
     pub attempts: u32,
     /// The server's session or connection id, when logged.
@@ -243,6 +269,7 @@ impl Event {
             user: None,
             account: None,
             outcome,
+            second_factor: None,
             attempts: 1,
             session: None,
             host: None,
@@ -280,6 +307,9 @@ impl Serialize for Event {
         m.serialize_entry("outcome", self.outcome.as_str())?;
         if let Some(r) = self.outcome.reason() {
             m.serialize_entry("reason", &r)?;
+        }
+        if let Some(f) = self.second_factor {
+            m.serialize_entry("second_factor", &f)?;
         }
         m.serialize_entry("attempts", &self.attempts)?;
         if let Some(sid) = &self.session {
@@ -328,6 +358,17 @@ mod tests {
     }
 
     #[test]
+    fn a_second_factor_follows_the_outcome() {
+        let mut e = Event::new(Service::Entra, Outcome::Success);
+        e.second_factor = Some(SecondFactor::Required);
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"service":"entra","outcome":"success","second_factor":"required","attempts":1,"line":0,"offset":0}"#
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_omitted() {
         let e = Event::new(Service::Postfix, Outcome::Success);
         let json = serde_json::to_string(&e).unwrap();
@@ -344,6 +385,12 @@ mod tests {
         }
         for p in Protocol::ALL {
             assert_eq!(Protocol::from_name(p.as_str()), Some(*p));
+        }
+        for s in Service::ALL {
+            assert_eq!(Service::from_name(s.as_str()), Some(*s));
+        }
+        for f in SecondFactor::ALL {
+            assert_eq!(SecondFactor::from_name(f.as_str()), Some(*f));
         }
     }
 }

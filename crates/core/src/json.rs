@@ -78,6 +78,10 @@ impl JsonWriter {
             key(out, "reason");
             quoted_plain(out, r.as_str());
         }
+        if let Some(f) = e.second_factor {
+            key(out, "second_factor");
+            quoted_plain(out, f.as_str());
+        }
         key(out, "attempts");
         number(out, u64::from(e.attempts));
         if let Some(s) = &e.session {
@@ -304,6 +308,8 @@ mod tests {
         }
         e.source = Some("203.0.113.7".parse().unwrap());
         e.outcome = Outcome::Success;
+        assert_eq!(ours(&mut w, &e), via_serde(&e));
+        e.second_factor = Some(crate::SecondFactor::Failed);
         assert_eq!(ours(&mut w, &e), via_serde(&e));
     }
 

@@ -29,4 +29,4 @@ pub mod json;
 pub mod report;
 
 pub use account::AccountRules;
-pub use event::{Event, EventTime, Origin, Outcome, Protocol, Reason, Service};
+pub use event::{Event, EventTime, Origin, Outcome, Protocol, Reason, SecondFactor, Service};

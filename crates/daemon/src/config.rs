@@ -185,6 +185,27 @@ pub struct ParseSettings {
     pub timezone: Option<String>,
     /// How user names become accounts.
     pub accounts: portcullis_core::AccountRules,
+    /// The format of the followed files: `auto` (from each file's first line),
+    /// `syslog`, `w3c`, `json`, `entra`, `windows`, `keycloak`. Syslog and journald
+    /// input is always read as syslog lines.
+    #[serde(deserialize_with = "input_format")]
+    pub format: portcullis_parse::InputFormat,
+    /// Load balancers whose `X-Forwarded-For` is believed in W3C logs.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Custom JSON mappings (`[[parse.json_formats]]`), checked at load.
+    pub json_formats: Vec<portcullis_parse::CustomJsonSpec>,
+}
+
+fn input_format<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<portcullis_parse::InputFormat, D::Error> {
+    let name = String::deserialize(d)?;
+    match portcullis_parse::InputFormat::from_name(&name) {
+        Some(portcullis_parse::InputFormat::Evtx) | None => Err(serde::de::Error::custom(format!(
+            "{name:?} is not a format a followed file can have (auto, syslog, w3c, json, entra, windows, keycloak)"
+        ))),
+        Some(f) => Ok(f),
+    }
 }
 
 /// `[bans]`.
@@ -423,6 +444,7 @@ impl Config {
         if self.daemon.snapshot_interval.is_zero() {
             bail!("daemon.snapshot_interval must be positive");
         }
+        portcullis_parse::custom_json::compile(&self.parse.json_formats)?;
         if let Some(tz) = &self.parse.timezone {
             jiff::tz::TimeZone::get(tz)
                 .with_context(|| format!("parse.timezone {tz:?} is not a known time zone"))?;
@@ -517,5 +539,21 @@ mod tests {
         .unwrap();
         let e = c.check().unwrap_err();
         assert!(e.to_string().contains("udp_receive_buffer"), "{e}");
+    }
+
+    #[test]
+    fn document_formats_are_checked_at_load() {
+        let base = "[http]\nlisten = \"off\"\n[parse]\nformat = \"w3c\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
+        let c: Config = toml::from_str(base).unwrap();
+        assert_eq!(c.parse.format, portcullis_parse::InputFormat::W3c);
+        c.check().unwrap();
+        let e = toml::from_str::<Config>("[parse]\nformat = \"evtx\"\n").unwrap_err();
+        assert!(e.to_string().contains("evtx"), "{e}");
+        let c: Config = toml::from_str(&format!(
+            "{base}[[parse.json_formats]]\nname = \"portal\"\nuser = \"u\"\noutcome = \"r\"\noutcomes = {{ ok = \"fine\" }}\n"
+        ))
+        .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("parse.json_formats \"portal\": outcomes"), "{e}");
     }
 }

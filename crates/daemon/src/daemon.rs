@@ -751,10 +751,19 @@ impl EngineLoop {
             self.parsers.clear();
         }
         let parse = &self.parse;
-        let parser = self
-            .parsers
-            .entry(stream.clone())
-            .or_insert_with(|| LogParser::new(parse.clone()));
+        let parser = self.parsers.entry(stream.clone()).or_insert_with(|| {
+            let mut config = parse.clone();
+            // Only followed files hold documents, told apart by their first line;
+            // syslog and journald carry lines.
+            config.format = match (&stream, config.format) {
+                (Stream::File(_), portcullis_parse::InputFormat::Auto) => {
+                    portcullis_parse::format::detect_line(&l.bytes)
+                }
+                (Stream::File(_), forced) => forced,
+                _ => portcullis_parse::InputFormat::Syslog,
+            };
+            LogParser::new(config)
+        });
         let origin = Origin {
             file: match &stream {
                 Stream::File(p) => Some(Arc::from(p.to_string_lossy().as_ref())),
@@ -943,6 +952,11 @@ fn parse_config(config: &Config) -> Result<ParseConfig> {
             year: YearRule::Reference(Timestamp::now()),
         },
         accounts: config.parse.accounts.clone(),
+        format: config.parse.format,
+        trusted_proxies: config.parse.trusted_proxies.clone(),
+        json_formats: std::sync::Arc::from(portcullis_parse::custom_json::compile(
+            &config.parse.json_formats,
+        )?),
     })
 }
 

@@ -15,7 +15,7 @@ use portcullis_core::{Outcome, Service};
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Events, per service (index in `Service::ALL`) and outcome (0 success, 1 failure).
-    pub events: [[AtomicU64; 2]; 8],
+    pub events: [[AtomicU64; 2]; Service::ALL.len()],
     /// Lines received from each kind of source (files, syslog, journald) and parsed.
     pub lines: AtomicU64,
     /// Lines that looked like authentication but no parser understood.

@@ -12,8 +12,12 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use portcullis_core::{AccountRules, Event, Origin};
 
+use crate::custom_json::CustomJson;
 use crate::dovecot::Dovecot;
 use crate::envelope::{EnvelopeConfig, EnvelopeReader};
+use crate::exchange::{IisLog, LineKind};
+use crate::format::InputFormat;
+use crate::jsonlog::JsonLog;
 use crate::postfix::Postfix;
 use crate::prefilter::{Candidates, Prefilter};
 use crate::sshd::Sshd;
@@ -26,6 +30,14 @@ pub struct ParseConfig {
     pub envelope: EnvelopeConfig,
     /// How user names become account names.
     pub accounts: AccountRules,
+    /// The reader. The caller detects it ([`crate::format::detect`] on a file's first
+    /// bytes, [`crate::format::detect_line`] on a stream's first line) and passes what
+    /// it found; [`InputFormat::Auto`] reads syslog-style lines.
+    pub format: InputFormat,
+    /// Load balancers whose `X-Forwarded-For` is believed in W3C logs.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The configuration's custom JSON mappings, tried first on JSON records.
+    pub json_formats: Arc<[CustomJson]>,
 }
 
 /// What the parser saw, for the summary on stderr and the report's `input` section.
@@ -47,6 +59,9 @@ pub struct Stats {
     pub oversized_lines: u64,
     /// Authentication lines with no time stamp Portcullis could read.
     pub undated_lines: u64,
+    /// Records of a document format (W3C lines, JSON records) that could not be read:
+    /// not matching their header, not JSON, cut short.
+    pub malformed_records: u64,
 }
 
 impl Stats {
@@ -60,6 +75,7 @@ impl Stats {
         self.nul_lines += other.nul_lines;
         self.oversized_lines += other.oversized_lines;
         self.undated_lines += other.undated_lines;
+        self.malformed_records += other.malformed_records;
     }
 }
 
@@ -97,6 +113,9 @@ pub struct LogParser {
     dovecot: Dovecot,
     postfix: Postfix,
     sshd: Sshd,
+    format: InputFormat,
+    iis: IisLog,
+    json: JsonLog,
     prefilter: Prefilter,
     auth_looking: AhoCorasick,
     stats: Stats,
@@ -141,6 +160,9 @@ impl LogParser {
             dovecot: Dovecot::new(),
             postfix: Postfix::new(),
             sshd: Sshd::new(),
+            format: config.format,
+            iis: IisLog::new(config.trusted_proxies),
+            json: JsonLog::new(config.format, config.json_formats),
             prefilter: Prefilter::new(),
             auth_looking: build(AUTH_LOOKING, true),
             stats: Stats::default(),
@@ -170,15 +192,26 @@ impl LogParser {
         self.stats.oversized_lines += n;
     }
 
+    /// The reader in use.
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
     /// Reads one line (without its `\n`) and appends the events it completes to `out`.
-    /// Correlating parsers may complete events of earlier lines here.
+    /// Correlating parsers may complete events of earlier lines here. In a JSON format
+    /// each line is one record (JSON lines).
     pub fn push(&mut self, raw: &[u8], origin: &Origin, out: &mut Vec<Event>) {
         self.stats.lines += 1;
         if memchr::memchr(0, raw).is_some() {
             self.stats.nul_lines += 1;
         }
-        if self.prefilter.is_candidate(raw) {
-            self.parse_line(raw, origin, out);
+        match self.format {
+            InputFormat::Syslog | InputFormat::Auto => {
+                if self.prefilter.is_candidate(raw) {
+                    self.parse_line(raw, origin, out);
+                }
+            }
+            _ => self.parse_record(raw, origin, out),
         }
     }
 
@@ -214,11 +247,38 @@ impl LogParser {
             line: 0,
             offset: 0,
         };
+        let syslog = matches!(self.format, InputFormat::Syslog | InputFormat::Auto);
         for (line, number, offset) in picked.iter() {
             origin.line = number;
             origin.offset = offset;
-            self.parse_line(line, &origin, out);
+            if syslog {
+                self.parse_line(line, &origin, out);
+            } else {
+                self.parse_record(line, &origin, out);
+            }
         }
+    }
+
+    /// One W3C line or one JSON record.
+    fn parse_record(&mut self, raw: &[u8], origin: &Origin, out: &mut Vec<Event>) {
+        let first = out.len();
+        if self.format == InputFormat::W3c {
+            let text = match std::str::from_utf8(raw) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => {
+                    self.stats.non_utf8_lines += 1;
+                    String::from_utf8_lossy(raw)
+                }
+            };
+            if self.iis.push(&text, None, origin, out) == LineKind::Malformed {
+                self.stats.malformed_records += 1;
+            }
+        } else if !raw.iter().all(u8::is_ascii_whitespace) {
+            let counts = self.json.push(raw, origin, out);
+            self.stats.malformed_records += counts.malformed;
+            self.stats.unparsed_auth_lines += counts.unknown;
+        }
+        self.finish_events(&mut out[first..]);
     }
 
     fn parse_line(&mut self, raw: &[u8], origin: &Origin, out: &mut Vec<Event>) {
@@ -248,6 +308,7 @@ impl LogParser {
         self.dovecot.flush(out);
         self.postfix.flush(out);
         self.sshd.flush(out);
+        self.iis.flush(out);
         self.finish_events(&mut out[first..]);
     }
 

@@ -80,7 +80,7 @@ impl Candidates {
         })
     }
 
-    fn push(&mut self, line: &[u8], number: u64, offset: u64) {
+    pub(crate) fn push(&mut self, line: &[u8], number: u64, offset: u64) {
         self.bytes.extend_from_slice(line);
         self.lines.push((self.bytes.len(), number, offset));
     }
@@ -117,6 +117,29 @@ impl Prefilter {
     /// Whether one line gets past the prefilter.
     pub fn is_candidate(&self, line: &[u8]) -> bool {
         self.literals.is_match(line)
+    }
+
+    /// Appends every line of the block to `out` (the documents whose every line is a
+    /// record, such as W3C logs), counting like [`Self::scan`].
+    pub fn take_all(&mut self, block: &Block<'_>, max_line: usize, out: &mut Candidates) {
+        let bytes = block.bytes;
+        let mut start = 0;
+        let mut i = 0u64;
+        while start < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |n| start + n);
+            let line = &bytes[start..end];
+            out.stats.lines += 1;
+            if line.len() > max_line {
+                out.stats.oversized_lines += 1;
+            } else {
+                if memchr::memchr(0, line).is_some() {
+                    out.stats.nul_lines += 1;
+                }
+                out.push(line, block.first_line + i, block.offset + start as u64);
+            }
+            i += 1;
+            start = end + 1;
+        }
     }
 
     /// Appends the block's candidate lines to `out` and counts the block's lines, lines

@@ -197,3 +197,74 @@ fn block_path_equals_line_path_on_the_corpus() {
     let all = corpus_lines().join("\n");
     both_paths(all.as_bytes(), portcullis_parse::reader::DEFAULT_MAX_LINE).unwrap();
 }
+
+/// The document fixtures, mutated byte by byte, through the document readers: never a
+/// panic, and every source an event reports is written in its record.
+fn documents() -> Vec<(portcullis_parse::InputFormat, Vec<u8>)> {
+    use portcullis_parse::InputFormat;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    [
+        ("exchange-iis.log", InputFormat::W3c),
+        ("entra-graph.json", InputFormat::Json),
+        ("entra-signinlogs.jsonl", InputFormat::Json),
+        ("windows-winlogbeat.jsonl", InputFormat::Json),
+        ("windows-get-winevent.json", InputFormat::Json),
+        ("keycloak-events.json", InputFormat::Json),
+        ("keycloak-log.jsonl", InputFormat::Json),
+    ]
+    .iter()
+    .map(|(name, f)| (*f, std::fs::read(dir.join(name)).expect("fixture")))
+    .collect()
+}
+
+fn feed_document(format: portcullis_parse::InputFormat, bytes: &[u8]) -> Vec<Event> {
+    use portcullis_parse::{Candidates, Prefilter, RecordSplitter};
+    let mut picked = Candidates::default();
+    if format == portcullis_parse::InputFormat::W3c {
+        let mut reader = LineReader::new(bytes);
+        let mut pre = Prefilter::new();
+        while let Ok(Some(block)) = reader.next_block() {
+            pre.take_all(&block, 1 << 16, &mut picked);
+        }
+    } else {
+        let mut s = RecordSplitter::new(1 << 20);
+        for chunk in bytes.chunks(97) {
+            s.push(chunk, &mut picked);
+        }
+        s.finish(&mut picked);
+    }
+    let mut p = LogParser::new(ParseConfig {
+        format,
+        ..ParseConfig::default()
+    });
+    let mut out = Vec::new();
+    p.push_candidates(&picked, None, &mut out);
+    p.finish(&mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_documents(pick in any::<prop::sample::Index>(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 0..12)) {
+        let docs = documents();
+        let (format, mut bytes) = docs[pick.index(docs.len())].clone();
+        for (at, byte, op) in &edits {
+            if bytes.is_empty() { break; }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = *byte,
+                1 => { bytes.remove(i); }
+                2 => bytes.insert(i, *byte),
+                _ => bytes.truncate(i),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for e in feed_document(format, &bytes) {
+            if let Some(a) = e.source {
+                prop_assert!(spelled_in(a, &text), "source {a} not in the document");
+            }
+        }
+    }
+}

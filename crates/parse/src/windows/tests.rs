@@ -1,0 +1,134 @@
+use crate::InputFormat;
+use crate::testing::{config, read, rows};
+
+const WINLOGBEAT: &str = include_str!("../../tests/fixtures/windows-winlogbeat.jsonl");
+const GET_WINEVENT: &str = include_str!("../../tests/fixtures/windows-get-winevent.json");
+
+fn r(line: u64, user: &str, source: &str, what: &str) -> (u64, String, String, String) {
+    (line, user.into(), source.into(), what.into())
+}
+
+#[test]
+fn winlogbeat_every_event_and_status() {
+    let (events, stats) = read(WINLOGBEAT, config(InputFormat::Json));
+    let want = vec![
+        r(9, "PARLIAMENT\\j.smith", "203.0.113.7", "bad_password"),
+        r(10, "PARLIAMENT\\nobody", "203.0.113.7", "unknown_account"),
+        r(11, "PARLIAMENT\\m.brown", "2001:db8::7", "locked"),
+        r(12, "PARLIAMENT\\old.account", "203.0.113.8", "disabled"),
+        r(13, "PARLIAMENT\\t.evans", "203.0.113.8", "expired"),
+        r(
+            14,
+            "zoë.ünïcode@parliament.example",
+            "198.51.100.4",
+            "bad_password",
+        ),
+        r(15, "PARLIAMENT\\j.smith", "203.0.113.7", "success"),
+        r(18, "a.jones", "203.0.113.9", "bad_password"),
+        r(19, "r.green", "", "bad_password"),
+        r(20, "m.brown", "", "locked"),
+        r(
+            23,
+            "PARLIAMENT\\O'\"Quote\"",
+            "203.0.113.10",
+            "bad_password",
+        ),
+    ];
+    assert_eq!(rows(&events), want);
+    // The cut record.
+    assert_eq!(stats.malformed_records, 1);
+    assert_eq!(
+        events[0].time.unwrap().to_string(),
+        "2017-06-23T08:14:05.123+00:00"
+    );
+    assert_eq!(events[0].host.as_deref(), Some("DC01.parliament.example"));
+    assert_eq!(events[0].port, Some(51234));
+    assert_eq!(
+        events[0].account.as_deref(),
+        Some("j.smith"),
+        "DOMAIN\\ is dropped"
+    );
+    assert_eq!(
+        events[8].source_name.as_deref(),
+        Some("WS-17"),
+        "4776 names the workstation"
+    );
+    assert_eq!(
+        events[9].source_name.as_deref(),
+        Some("WS-17"),
+        "4740 names the caller"
+    );
+    assert_eq!(events[6].port, None, "port 0 is no port");
+}
+
+#[test]
+fn get_winevent_positional_properties() {
+    let (events, stats) = read(GET_WINEVENT, config(InputFormat::Json));
+    let got = rows(&events);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(&got[0].1, "PARLIAMENT\\j.smith");
+    assert_eq!(&got[0].3, "bad_password");
+    assert_eq!(
+        &got[1].1, "PARLIAMENT\\nobody",
+        "a user already qualified keeps its domain"
+    );
+    assert_eq!(&got[1].2, "2001:db8::5");
+    assert_eq!(&got[1].3, "unknown_account");
+    assert_eq!(
+        (&got[2].1[..], &got[2].2[..], &got[2].3[..]),
+        ("a.jones", "203.0.113.9", "bad_password")
+    );
+    assert_eq!(
+        (&got[3].1[..], &got[3].3[..]),
+        ("PARLIAMENT\\j.smith", "success")
+    );
+    assert_eq!(
+        events[0].time.unwrap().to_string(),
+        "2017-06-23T08:14:05+00:00"
+    );
+    assert_eq!(events[0].host.as_deref(), Some("DC01.parliament.example"));
+    // A record too short to name its user yields nothing; one whose Properties are no
+    // array is of no known shape.
+    assert_eq!(stats.malformed_records, 0);
+    assert_eq!(
+        stats.unparsed_auth_lines, 1,
+        "the record without Properties"
+    );
+}
+
+#[test]
+fn evtx_and_flat_shapes() {
+    use portcullis_core::{Origin, Outcome, Reason};
+    let evtx = serde_json::json!({"Event": {"#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"},
+        "System": {"EventID": 4625, "Computer": "DC01", "TimeCreated": {"#attributes": {"SystemTime": "2017-06-23T08:14:05.000000Z"}}},
+        "EventData": {"TargetUserName": "bob", "TargetDomainName": "CORP", "Status": "0xc000006d", "SubStatus": "0xc0000064", "LogonType": 3, "IpAddress": "192.0.2.1", "IpPort": "1"}}});
+    let flat = serde_json::json!({"EventID": 4771, "TimeGenerated": "2017-06-23T08:14:06Z", "Computer": "DC01",
+        "TargetUserName": "carol", "Status": "0x12", "IpAddress": "::ffff:192.0.2.2"});
+    let qualified = serde_json::json!({"Event": {"System": {"EventID": {"#attributes": {"Qualifiers": 0}, "#text": 4771}},
+        "EventData": {"TargetUserName": "dave", "Status": "0x17"}}});
+    let mut out = Vec::new();
+    for v in [&evtx, &flat, &qualified] {
+        assert!(super::read(v, &Origin::default(), &mut out));
+    }
+    let got: Vec<_> = out
+        .iter()
+        .map(|e| (e.user.clone().unwrap(), e.outcome))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "CORP\\bob".to_owned(),
+                Outcome::Failure(Reason::UnknownAccount)
+            ),
+            ("carol".to_owned(), Outcome::Failure(Reason::Disabled)),
+            ("dave".to_owned(), Outcome::Failure(Reason::Expired)),
+        ]
+    );
+    assert_eq!(out[1].source, Some("192.0.2.2".parse().unwrap()));
+    assert!(!super::read(
+        &serde_json::json!({"Id": "x"}),
+        &Origin::default(),
+        &mut out
+    ));
+}
