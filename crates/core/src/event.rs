@@ -110,6 +110,28 @@ name_enum! {
         Sshd => "sshd",
         /// An application that reported the attempt itself (`POST /v1/events`).
         Api => "api",
+        /// OpenVPN server (`openvpn`, `ovpn-*`).
+        Openvpn => "openvpn",
+        /// nginx HTTP basic authentication (error log).
+        Nginx => "nginx",
+        /// Apache httpd basic and digest authentication (error log).
+        Apache => "apache",
+        /// Roundcube webmail.
+        Roundcube => "roundcube",
+        /// SOGo groupware.
+        Sogo => "sogo",
+        /// Exim SMTP AUTH.
+        Exim => "exim",
+        /// Courier IMAP/POP3 and ESMTP.
+        Courier => "courier",
+        /// Cyrus IMAP/POP3.
+        Cyrus => "cyrus",
+        /// `pam_unix` authentication failures of any other program.
+        Pam => "pam",
+        /// FreeRADIUS.
+        Radius => "radius",
+        /// A line matched by a custom rule from the configuration.
+        Custom => "custom",
     }
 }
 

@@ -8,8 +8,11 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
+use std::sync::Arc;
+
 use crate::driver::Stats;
 use crate::reader::Block;
+use crate::rules::Rules;
 
 /// Literals one of which every line a service parser can use contains, and every line
 /// that looks like authentication (so that unknown formats are still counted): the
@@ -33,6 +36,31 @@ const PREFILTER: &[&str] = &[
     "nvalid user",
     "llegal user",
     "ccepted ",
+    // Formats beyond the mail servers and sshd (the stems above catch some of them).
+    "ogin failed",
+    "ailed login",
+    "FAILED login",
+    "LOGIN FAILED",
+    "LOGIN, user=",
+    "ogin OK",
+    "ogin incorrect",
+    "badlogin: ",
+    "User logged in",
+    "authenticator failed",
+    " A=",
+    "error,relay=",
+    "not found",
+    "not authenticated",
+    "wrong authentication",
+    "uthorization",
+    "Digest: ",
+    "AH0179",
+    "AH0178",
+    "AH0177",
+    "SOGoRootPage",
+    "TLS Auth Error",
+    "VERIFY ERROR",
+    "Peer Connection Initiated",
 ];
 
 /// Lines a [`Prefilter`] picked, copied out of their blocks, and the counts of the
@@ -90,6 +118,8 @@ impl Candidates {
 #[derive(Debug, Clone)]
 pub struct Prefilter {
     literals: AhoCorasick,
+    /// Custom rules: a line one of them may match is a candidate too.
+    rules: Option<Arc<Rules>>,
     /// Scratch: line ends of the current block.
     line_ends: Vec<usize>,
 }
@@ -110,13 +140,22 @@ impl Prefilter {
             .unwrap_or_else(|e| unreachable!("constant patterns: {e}"));
         Self {
             literals,
+            rules: None,
             line_ends: Vec::new(),
+        }
+    }
+
+    /// The prefilter for the built-in parsers and these custom rules.
+    pub fn with_rules(rules: Arc<Rules>) -> Self {
+        Self {
+            rules: (!rules.is_empty()).then_some(rules),
+            ..Self::new()
         }
     }
 
     /// Whether one line gets past the prefilter.
     pub fn is_candidate(&self, line: &[u8]) -> bool {
-        self.literals.is_match(line)
+        self.literals.is_match(line) || self.rules.as_ref().is_some_and(|r| r.may_match(line))
     }
 
     /// Appends the block's candidate lines to `out` and counts the block's lines, lines
@@ -143,6 +182,24 @@ impl Prefilter {
                     out.stats.nul_lines += 1;
                 }
             }
+        }
+        if let Some(rules) = &self.rules {
+            // Custom rules: each line on its own (a regex set cannot skip ahead like
+            // the literals).
+            for (i, &end) in ends.iter().enumerate() {
+                let start = start_of(i);
+                let line = &bytes[start..end];
+                if line.len() > max_line {
+                    out.stats.oversized_lines += 1;
+                } else if self.literals.is_match(line) || rules.may_match(line) {
+                    out.push(
+                        line,
+                        block.first_line + i as u64,
+                        block.offset + start as u64,
+                    );
+                }
+            }
+            return;
         }
         let mut from = 0;
         while from < bytes.len() {
