@@ -9,9 +9,8 @@
 //! R (`PAM_RUSER`) and U are set by the application and may be the client's own text
 //! (an FTP server passes the login name as R). Either can contain ` rhost=`. The line is
 //! split at a ` rhost=H` that is followed by the end of the line or by ` user=`; when
-//! R is empty (`ruser= rhost=`, what the server writes when it sets none) the first
-//! such split is the server's. When R is not empty and two splits are possible, the
-//! line is not attributed.
+//! two such splits name different hosts the line is not attributed (an empty R cannot
+//! settle it: an R that begins with a space looks the same).
 
 use portcullis_core::{Event, Outcome, Reason, Service, address};
 
@@ -72,10 +71,6 @@ fn split(t: &str) -> Option<Split<'_>> {
             rhost,
             user,
         };
-        if s.ruser.is_empty() {
-            // The server's own `ruser= rhost=`: nothing before it is the client's.
-            return Some(s);
-        }
         if found.as_ref().is_some_and(|f| f.rhost != s.rhost) {
             return None;
         }
@@ -135,14 +130,20 @@ mod tests {
         );
         assert_eq!(e.source, ip("192.0.2.1"));
         assert_eq!(e.user.as_deref(), Some("test rhost=192.0.2.151"));
-        // In the user, after an empty remote user: the server's split comes first.
-        let e = one(
+        // In the user: two readings (a remote user ` rhost=192.0.2.2 user=test` would
+        // read the same), no attribution.
+        unrecognised(
             parse,
             Some("daemon"),
             "pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx ruser= rhost=192.0.2.2 user=test rhost=192.0.2.152",
         );
+        // The same host in both readings is unambiguous.
+        let e = one(
+            parse,
+            Some("daemon"),
+            "pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx ruser= rhost=192.0.2.2  user=test rhost=192.0.2.2",
+        );
         assert_eq!(e.source, ip("192.0.2.2"));
-        assert_eq!(e.user.as_deref(), Some("test rhost=192.0.2.152"));
         // In both: two readings, no attribution.
         unrecognised(
             parse,

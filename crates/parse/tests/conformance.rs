@@ -199,6 +199,13 @@ const DELIBERATE: &[(&str, &str, Expect, &str)] = &[
         Expect::Failure,
         "pam_unix's pre-0.99.2 layout is still a failed password from that host",
     ),
+    (
+        "pam-generic.log",
+        "user=test rhost=192.0.2.152",
+        Expect::NoFailure,
+        "the user name forges a second ` rhost=`; the line reads two ways (a remote user \
+         ` rhost=192.0.2.2 user=test` would look the same), so neither host is believed",
+    ),
     // roundcube-auth.log: two places that end like Roundcube's ` from ADDR.`.
     (
         "roundcube-auth.log",
