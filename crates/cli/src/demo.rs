@@ -75,6 +75,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         keep_windows_domain: false,
         case_sensitive: false,
         max_line: portcullis_parse::reader::DEFAULT_MAX_LINE,
+        rules: None,
     };
     let report = crate::analyze::analyze_files(&files, &read, EngineConfig::default(), true)?;
     if args.keep.is_some() {

@@ -18,7 +18,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use portcullis_core::Event;
-use portcullis_parse::{Prefilter, Stats};
+use portcullis_parse::Stats;
 
 use crate::input;
 use crate::options::ReadOptions;
@@ -71,6 +71,7 @@ pub fn in_time_order(
 ) -> Result<(Stats, MergeStats)> {
     let time_zone = read.time_zone()?;
     let accounts = read.account_rules()?;
+    let rules = read.parse_rules()?;
     // Every file is read at once: one that cannot be opened must stop the run before
     // the others are read to their end.
     for name in files.iter().filter(|n| n.as_str() != "-") {
@@ -88,21 +89,26 @@ pub fn in_time_order(
             let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(4);
             let (event_tx, event_rx) = mpsc::sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
             let progress = progress.clone();
+            let mut prefilter = pipeline::prefilter(rules.as_ref());
             scope.spawn(move || {
-                let mut prefilter = Prefilter::new();
                 pipeline::read_file(name, read.max_line, &progress, &mut prefilter, &feed_tx);
             });
-            let (time_zone, accounts) = (time_zone.clone(), accounts.clone());
+            let (time_zone, accounts, rules) = (time_zone.clone(), accounts.clone(), rules.clone());
             parsers.push(scope.spawn(move || {
                 let mut reorder = Reorder::new(limits.window_secs, per_file);
                 let mut out = Vec::with_capacity(BATCH_EVENTS);
-                let stats =
-                    pipeline::parse_feed(read.year, &time_zone, &accounts, feed_rx, &mut |b| {
-                        for e in b {
-                            reorder.push(e, &mut out);
-                        }
-                        out.len() < BATCH_EVENTS || event_tx.send(std::mem::take(&mut out)).is_ok()
-                    })?;
+                let parse = pipeline::Parsing {
+                    year: read.year,
+                    time_zone: &time_zone,
+                    accounts: &accounts,
+                    rules: rules.as_ref(),
+                };
+                let stats = pipeline::parse_feed(&parse, feed_rx, &mut |b| {
+                    for e in b {
+                        reorder.push(e, &mut out);
+                    }
+                    out.len() < BATCH_EVENTS || event_tx.send(std::mem::take(&mut out)).is_ok()
+                })?;
                 reorder.flush(&mut out);
                 // The merge reads every stream to its end; a failed send has no one to tell.
                 let _ = event_tx.send(out);

@@ -5,6 +5,9 @@ use clap::Args;
 use jiff::tz::{Offset, TimeZone};
 use portcullis_core::AccountRules;
 use portcullis_core::account::{DomainRule, WindowsDomainRule};
+use portcullis_parse::{RuleConfig, Rules};
+use serde::Deserialize;
+use std::sync::Arc;
 
 /// How to read time stamps and user names.
 #[derive(Debug, Clone, Args)]
@@ -35,6 +38,11 @@ pub struct ReadOptions {
     /// Skip (and count) lines longer than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = portcullis_parse::reader::DEFAULT_MAX_LINE)]
     pub max_line: usize,
+
+    /// Custom parse rules: a TOML file with `[[parse.rules]]` entries (the daemon's
+    /// configuration file will do; its other sections are ignored).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<std::path::PathBuf>,
 }
 
 impl ReadOptions {
@@ -46,6 +54,17 @@ impl ReadOptions {
             return Ok(TimeZone::fixed(offset));
         }
         TimeZone::get(name).with_context(|| format!("unknown time zone {name:?} (use an IANA name such as Europe/London, or an offset such as +01:00)"))
+    }
+
+    /// The custom rules of `--rules`, compiled and checked.
+    pub fn parse_rules(&self) -> Result<Option<Arc<Rules>>> {
+        let Some(path) = &self.rules else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let rules = rules_of(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        Ok(Some(Arc::new(rules)))
     }
 
     pub fn account_rules(&self) -> Result<AccountRules> {
@@ -69,6 +88,25 @@ impl ReadOptions {
             },
         })
     }
+}
+
+/// The `[[parse.rules]]` of a TOML document.
+fn rules_of(text: &str) -> Result<Rules> {
+    #[derive(Deserialize, Default)]
+    struct File {
+        #[serde(default)]
+        parse: Parse,
+    }
+    #[derive(Deserialize, Default)]
+    struct Parse {
+        #[serde(default)]
+        rules: Vec<RuleConfig>,
+    }
+    let file: File = toml::from_str(text)?;
+    if file.parse.rules.is_empty() {
+        bail!("it has no [[parse.rules]]");
+    }
+    Ok(Rules::new(&file.parse.rules)?)
 }
 
 /// `UTC`, `Z`, `+01:00`, `-0500`, `+1`.
@@ -95,6 +133,20 @@ fn parse_fixed_offset(s: &str) -> Option<Offset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_files() {
+        let r = rules_of(
+            "[daemon]\nstate_dir = \"/x\"\n[[parse.rules]]\nname = \"app\"\nregex = \"bad login <USER> from <ADDR>\"\noutcome = \"failure\"\n",
+        )
+        .unwrap();
+        assert_eq!(r.names().collect::<Vec<_>>(), ["app"]);
+        let e =
+            rules_of("[[parse.rules]]\nname = \"broken\"\nregex = \"(\"\noutcome = \"failure\"\n")
+                .unwrap_err();
+        assert!(format!("{e:#}").contains("\"broken\""), "{e:#}");
+        assert!(rules_of("[daemon]\n").is_err());
+    }
 
     #[test]
     fn fixed_offsets() {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use portcullis_core::Event;
 use portcullis_parse::envelope::EnvelopeConfig;
 use portcullis_parse::{
-    Candidates, LineReader, LogParser, ParseConfig, Prefilter, Stats, YearRule,
+    Candidates, LineReader, LogParser, ParseConfig, Prefilter, Rules, Stats, YearRule,
 };
 
 use crate::input;
@@ -23,14 +23,22 @@ pub fn read_and_parse(
 ) -> Result<Stats> {
     let time_zone = read.time_zone()?;
     let accounts = read.account_rules()?;
+    let rules = read.parse_rules()?;
     std::thread::scope(|scope| {
         let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
         let progress = input::progress(files, quiet);
+        let prefilter = prefilter(rules.as_ref());
         scope.spawn(move || {
-            read_files(files, read.max_line, &progress, &feed_tx);
+            read_files(files, read.max_line, &progress, prefilter, &feed_tx);
             progress.finish_and_clear();
         });
-        parse_feed(read.year, &time_zone, &accounts, feed_rx, &mut on_batch)
+        let parse = Parsing {
+            year: read.year,
+            time_zone: &time_zone,
+            accounts: &accounts,
+            rules: rules.as_ref(),
+        };
+        parse_feed(&parse, feed_rx, &mut on_batch)
     })
 }
 
@@ -57,9 +65,9 @@ fn read_files(
     files: &[String],
     max_line: usize,
     progress: &indicatif::ProgressBar,
+    mut prefilter: Prefilter,
     tx: &mpsc::SyncSender<Feed>,
 ) {
-    let mut prefilter = Prefilter::new();
     for name in files {
         if !read_file(name, max_line, progress, &mut prefilter, tx) {
             return;
@@ -121,12 +129,26 @@ pub(crate) fn read_file(
             .is_ok()
 }
 
+/// The prefilter for the built-in parsers and, if any, the custom rules.
+pub(crate) fn prefilter(rules: Option<&Arc<Rules>>) -> Prefilter {
+    match rules {
+        Some(r) => Prefilter::with_rules(r.clone()),
+        None => Prefilter::new(),
+    }
+}
+
+/// How the parsing thread reads lines.
+pub(crate) struct Parsing<'a> {
+    pub year: Option<i16>,
+    pub time_zone: &'a jiff::tz::TimeZone,
+    pub accounts: &'a portcullis_core::AccountRules,
+    pub rules: Option<&'a Arc<Rules>>,
+}
+
 /// Parses what the reader feeds, one parser per file, handing event batches on. Stops
 /// early, with the counts so far, when `on_batch` says so.
 pub(crate) fn parse_feed(
-    year: Option<i16>,
-    time_zone: &jiff::tz::TimeZone,
-    accounts: &portcullis_core::AccountRules,
+    parse: &Parsing<'_>,
     feed: mpsc::Receiver<Feed>,
     on_batch: &mut impl FnMut(Vec<Event>) -> bool,
 ) -> Result<Stats> {
@@ -136,16 +158,17 @@ pub(crate) fn parse_feed(
     for msg in feed {
         match msg {
             Feed::Start { name, modified } => {
-                let year = match year {
+                let year = match parse.year {
                     Some(y) => YearRule::Fixed(y),
                     None => YearRule::Reference(modified),
                 };
                 let config = ParseConfig {
                     envelope: EnvelopeConfig {
-                        time_zone: time_zone.clone(),
+                        time_zone: parse.time_zone.clone(),
                         year,
                     },
-                    accounts: accounts.clone(),
+                    accounts: parse.accounts.clone(),
+                    rules: parse.rules.cloned(),
                 };
                 current = Some((LogParser::new(config), Arc::from(name.as_str())));
             }

@@ -185,6 +185,8 @@ pub struct ParseSettings {
     pub timezone: Option<String>,
     /// How user names become accounts.
     pub accounts: portcullis_core::AccountRules,
+    /// Custom rules for formats without a built-in parser (`[[parse.rules]]`).
+    pub rules: Vec<portcullis_parse::RuleConfig>,
 }
 
 /// `[bans]`.
@@ -423,6 +425,7 @@ impl Config {
         if self.daemon.snapshot_interval.is_zero() {
             bail!("daemon.snapshot_interval must be positive");
         }
+        portcullis_parse::Rules::new(&self.parse.rules)?;
         if let Some(tz) = &self.parse.timezone {
             jiff::tz::TimeZone::get(tz)
                 .with_context(|| format!("parse.timezone {tz:?} is not a known time zone"))?;
@@ -517,5 +520,23 @@ mod tests {
         .unwrap();
         let e = c.check().unwrap_err();
         assert!(e.to_string().contains("udp_receive_buffer"), "{e}");
+    }
+
+    #[test]
+    fn parse_rules_are_checked_by_name() {
+        let c: Config = toml::from_str(
+            "[http]\nlisten = \"off\"\n[[parse.rules]]\nname = \"vpn\"\nregex = \"denied <USER> from <ADDR>\"\noutcome = \"failure\"\nreason = \"bad_password\"\nprogram = \"myvpn\"\n",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.parse.rules[0].program.as_deref(), Some("myvpn"));
+        let c: Config = toml::from_str(
+            "[http]\nlisten = \"off\"\n[[parse.rules]]\nname = \"vpn\"\nregex = \"denied from\"\noutcome = \"failure\"\n",
+        )
+        .unwrap();
+        let e = c.check().unwrap_err();
+        assert!(e.to_string().contains("parse rule \"vpn\""), "{e}");
+        let e = toml::from_str::<Config>("[[parse.rules]]\nname = \"x\"\nregex = \"<ADDR>\"\noutcome = \"failure\"\nprogrm = \"y\"\n").unwrap_err();
+        assert!(e.to_string().contains("progrm"), "{e}");
     }
 }

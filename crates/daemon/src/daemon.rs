@@ -943,6 +943,11 @@ fn parse_config(config: &Config) -> Result<ParseConfig> {
             year: YearRule::Reference(Timestamp::now()),
         },
         accounts: config.parse.accounts.clone(),
+        rules: if config.parse.rules.is_empty() {
+            None
+        } else {
+            Some(Arc::new(portcullis_parse::Rules::new(&config.parse.rules)?))
+        },
     })
 }
 
