@@ -132,11 +132,18 @@ fn sniff(msg: &str) -> Route {
     let b = msg.as_bytes();
     match b.first() {
         Some(b'[') => {
-            // nginx: `[error] 2865#0: …`; Apache: `[error] [client …`, `[auth_basic:error]`.
-            let nginx = msg
-                .split_once("] ")
-                .is_some_and(|(_, r)| r.as_bytes().first().is_some_and(u8::is_ascii_digit));
-            return if nginx { Route::Nginx } else { Route::Apache };
+            // Exim: `[pid] …`; nginx: `[error] 2865#0: …`; Apache: `[error] [client …`,
+            // `[auth_basic:error]`.
+            let Some((inside, rest)) = msg[1..].split_once("] ") else {
+                return Route::Apache;
+            };
+            return if inside.bytes().all(|c| c.is_ascii_digit()) {
+                Route::Exim
+            } else if rest.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                Route::Nginx
+            } else {
+                Route::Apache
+            };
         }
         Some(b'<') => return Route::Roundcube,
         _ => {}
@@ -486,6 +493,10 @@ mod tests {
         );
         assert_eq!(
             s("login authenticator failed for (x) [1.2.3.4]: 535 y"),
+            Route::Exim
+        );
+        assert_eq!(
+            s("[7513] plain authenticator failed for (x) [1.2.3.4]: 535 y"),
             Route::Exim
         );
         assert_eq!(

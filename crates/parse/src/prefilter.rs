@@ -39,6 +39,7 @@ const PREFILTER: &[&str] = &[
     // Formats beyond the mail servers and sshd (the stems above catch some of them).
     "ogin failed",
     "ailed login",
+    "uccessful login",
     "FAILED login",
     "LOGIN FAILED",
     "LOGIN, user=",

@@ -54,6 +54,7 @@ const EXTRA: &[&str] = &[
     "[10-Mar-2024 14:31:01 +0100]: <abc> Successful login for frank (ID: 3) from 192.0.2.50 in session abc",
     "Mar 10 14:31:02 web sogod[8]: SOGoRootPage successful login from '192.0.2.4, 10.0.0.1' for user 'gina' - expire = -1  grace = -1",
     "Mar 10 14:31:03 mail imapd-ssl: LOGIN, user=hank, ip=[::ffff:192.0.2.6], port=[4312], protocol=IMAP",
+    "2024-03-10 14:31:04 [7513] dovecot_login authenticator failed for (User) [192.0.2.37]:21298 I=[192.0.2.1]:465: 535 Incorrect authentication data (set_id=ivy)",
 ];
 
 /// Every spelling of `addr` that may stand in a log line.
@@ -280,5 +281,29 @@ proptest! {
         for e in feed(&[line.as_bytes().to_vec()]) {
             prop_assert!(e.source.is_none() || e.source == Some(real), "{line:?}: {e:?}");
         }
+    }
+}
+
+#[test]
+fn every_format_gets_past_the_prefilter() {
+    // Each line is one login of a format; read by blocks (the prefilter's scan) as the
+    // CLI does, every one must give its event.
+    let mut lines: Vec<String> = EXTRA.iter().map(|l| (*l).to_owned()).collect();
+    lines.extend(NAMED.iter().map(|l| l.replace("{u}", "alice")));
+    for line in &lines {
+        let input = format!("{line}\n");
+        let mut p = LogParser::new(ParseConfig::default());
+        let mut out = Vec::new();
+        let mut r = LineReader::new(input.as_bytes());
+        while let Some(block) = r.next_block().unwrap() {
+            p.push_block(
+                &block,
+                None,
+                portcullis_parse::reader::DEFAULT_MAX_LINE,
+                &mut out,
+            );
+        }
+        p.finish(&mut out);
+        assert_eq!(out.len(), 1, "{line}: {out:?}");
     }
 }
