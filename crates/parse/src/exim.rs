@@ -104,7 +104,16 @@ fn last_bracket(host: &str) -> Option<(IpAddr, Option<u16>)> {
 fn skip_prefixes(msg: &str) -> &str {
     let mut m = msg;
     let b = m.as_bytes();
-    if b.len() > 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[13] == b':' {
+    // `YYYY-MM-DD hh:mm:ss ` (all ASCII, so slicing after it is on a char boundary).
+    if b.len() > 20
+        && b[..19].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
+        && b[19] == b' '
+    {
         m = &m[20..];
     }
     if let Some(rest) = m.strip_prefix('[')
@@ -212,5 +221,11 @@ mod tests {
             "login authenticator failed for (x) 1.2.3.4: 535 y",
         );
         unrecognised(parse, None, "login authenticator failed for ");
+        // A stamp-like prefix with a multi-byte character where a digit should be.
+        unrecognised(
+            parse,
+            None,
+            "2024-03-21 19:26:0\u{fffd} x authenticator failed for ",
+        );
     }
 }
