@@ -81,21 +81,23 @@ pub fn parse(line: &Line<'_>, ctx: &Ctx<'_>, out: &mut Vec<Event>) -> Verdict {
     };
     let mut e = ctx.event(Service::Apache, outcome);
     e.protocol = Some(Protocol::Http);
-    if let Some((addr, port)) = peer {
-        e.source = Some(addr);
-        e.port = port;
-    }
+    let (addr, port) = peer;
+    e.source = Some(addr);
+    e.port = port;
     e.user = name;
     out.push(e);
     Verdict::Recognised
 }
 
+/// A client's address and port.
+type Peer = (std::net::IpAddr, Option<u16>);
+
 /// The leading `[…]` fields: the peer from `[client …]`/`[remote …]` and the text after
-/// the fields. `None` if the message does not open with httpd's fields.
-fn fields(msg: &str) -> Option<(Option<(std::net::IpAddr, Option<u16>)>, &str)> {
+/// the fields. `None` if the message does not open with httpd's fields, or they name no
+/// peer.
+fn fields(msg: &str) -> Option<(Peer, &str)> {
     let mut rest = msg;
     let mut peer = None;
-    let mut seen = 0;
     while let Some(inner) = rest.strip_prefix('[') {
         let value = inner
             .strip_prefix("client ")
@@ -111,12 +113,11 @@ fn fields(msg: &str) -> Option<(Option<(std::net::IpAddr, Option<u16>)>, &str)> 
             &inner[close + 1..]
         };
         rest = after.strip_prefix(' ').unwrap_or(after);
-        seen += 1;
         if peer.is_some() {
             break;
         }
     }
-    (seen > 0 && peer.is_some()).then_some((peer, rest))
+    Some((peer?, rest))
 }
 
 /// Drops httpd 2.4's `AHnnnnn: ` message number.

@@ -23,7 +23,7 @@ pub fn parse(line: &Line<'_>, ctx: &Ctx<'_>, out: &mut Vec<Event>) -> Verdict {
     let Some(i) = find!(msg.as_bytes(), b"authentication failure; logname=") else {
         return Verdict::Unrecognised;
     };
-    if find!(msg[..i].as_bytes(), b"pam_unix").is_none() {
+    if find!(&msg.as_bytes()[..i], b"pam_unix").is_none() {
         return Verdict::Unrecognised;
     }
     let fields = &msg[i..];
