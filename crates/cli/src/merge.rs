@@ -18,7 +18,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use portcullis_core::Event;
-use portcullis_parse::{Prefilter, Stats};
+use portcullis_parse::Stats;
 
 use crate::input;
 use crate::options::ReadOptions;
@@ -73,6 +73,7 @@ pub fn in_time_order(
     let accounts = read.account_rules()?;
     let documents = read.documents()?;
     let documents = &documents;
+    let rules = read.parse_rules()?;
     // Every file is read at once: one that cannot be opened must stop the run before
     // the others are read to their end.
     for name in files.iter().filter(|n| n.as_str() != "-") {
@@ -90,8 +91,8 @@ pub fn in_time_order(
             let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(4);
             let (event_tx, event_rx) = mpsc::sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
             let progress = progress.clone();
+            let mut prefilter = pipeline::prefilter(rules.as_ref());
             scope.spawn(move || {
-                let mut prefilter = Prefilter::new();
                 pipeline::read_file(
                     name,
                     read.max_line,
@@ -101,23 +102,23 @@ pub fn in_time_order(
                     &feed_tx,
                 );
             });
-            let (time_zone, accounts) = (time_zone.clone(), accounts.clone());
+            let (time_zone, accounts, rules) = (time_zone.clone(), accounts.clone(), rules.clone());
             parsers.push(scope.spawn(move || {
                 let mut reorder = Reorder::new(limits.window_secs, per_file);
                 let mut out = Vec::with_capacity(BATCH_EVENTS);
-                let stats = pipeline::parse_feed(
-                    read.year,
-                    &time_zone,
-                    &accounts,
+                let parse = pipeline::Parsing {
+                    year: read.year,
+                    time_zone: &time_zone,
+                    accounts: &accounts,
+                    rules: rules.as_ref(),
                     documents,
-                    feed_rx,
-                    &mut |b| {
-                        for e in b {
-                            reorder.push(e, &mut out);
-                        }
-                        out.len() < BATCH_EVENTS || event_tx.send(std::mem::take(&mut out)).is_ok()
-                    },
-                )?;
+                };
+                let stats = pipeline::parse_feed(&parse, feed_rx, &mut |b| {
+                    for e in b {
+                        reorder.push(e, &mut out);
+                    }
+                    out.len() < BATCH_EVENTS || event_tx.send(std::mem::take(&mut out)).is_ok()
+                })?;
                 reorder.flush(&mut out);
                 // The merge reads every stream to its end; a failed send has no one to tell.
                 let _ = event_tx.send(out);

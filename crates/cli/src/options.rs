@@ -10,6 +10,7 @@ use portcullis_core::AccountRules;
 use portcullis_core::account::{DomainRule, WindowsDomainRule};
 use portcullis_parse::InputFormat;
 use portcullis_parse::custom_json::{self, CustomJson, CustomJsonSpec};
+use portcullis_parse::{RuleConfig, Rules};
 
 /// How to read time stamps and user names.
 #[derive(Debug, Clone, Args)]
@@ -52,9 +53,10 @@ pub struct ReadOptions {
     #[arg(long, value_name = "CIDR", value_parser = parse_net)]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
-    /// Read custom JSON mappings (`[[parse.json_formats]]`) and trusted proxies
-    /// (`parse.trusted_proxies`) from this TOML file, e.g. portcullis.toml.
-    #[arg(long, value_name = "FILE")]
+    /// Read custom line rules (`[[parse.rules]]`), custom JSON mappings
+    /// (`[[parse.json_formats]]`) and trusted proxies (`parse.trusted_proxies`) from
+    /// this TOML file, e.g. portcullis.toml (its other sections are ignored).
+    #[arg(long, visible_alias = "rules", value_name = "FILE")]
     pub parse_config: Option<PathBuf>,
 }
 
@@ -86,6 +88,8 @@ struct ParseTable {
     json_formats: Vec<CustomJsonSpec>,
     #[serde(default)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
 }
 
 /// What reading documents needs besides stamps and names.
@@ -114,11 +118,7 @@ impl ReadOptions {
     pub fn documents(&self) -> Result<DocumentOptions> {
         let mut trusted = self.trusted_proxy.clone();
         let mut specs = Vec::new();
-        if let Some(path) = &self.parse_config {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let file: ParseFile = toml::from_str(&text)
-                .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        if let Some(file) = self.parse_file()? {
             trusted.extend(file.parse.trusted_proxies);
             specs = file.parse.json_formats;
         }
@@ -131,6 +131,31 @@ impl ReadOptions {
             trusted_proxies: trusted,
             json_formats: Arc::from(compiled),
         })
+    }
+
+    /// The custom rules (`[[parse.rules]]`) of `--parse-config`, compiled and checked;
+    /// `None` without any.
+    pub fn parse_rules(&self) -> Result<Option<Arc<Rules>>> {
+        let Some(file) = self.parse_file()? else {
+            return Ok(None);
+        };
+        let rules = rules_of(&file.parse).with_context(|| match &self.parse_config {
+            Some(p) => format!("{} is not valid", p.display()),
+            None => String::new(),
+        })?;
+        Ok(rules.map(Arc::new))
+    }
+
+    /// The `[parse]` table of `--parse-config`, if given.
+    fn parse_file(&self) -> Result<Option<ParseFile>> {
+        let Some(path) = &self.parse_config else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file = parse_file(&text)
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        Ok(Some(file))
     }
 
     pub fn account_rules(&self) -> Result<AccountRules> {
@@ -154,6 +179,19 @@ impl ReadOptions {
             },
         })
     }
+}
+
+/// The `[parse]` table of a TOML document (its other tables are not looked at).
+fn parse_file(text: &str) -> Result<ParseFile> {
+    Ok(toml::from_str(text)?)
+}
+
+/// The custom rules of a `[parse]` table, compiled and checked; `None` without any.
+fn rules_of(table: &ParseTable) -> Result<Option<Rules>> {
+    if table.rules.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Rules::new(&table.rules)?))
 }
 
 /// `UTC`, `Z`, `+01:00`, `-0500`, `+1`.
@@ -180,6 +218,21 @@ fn parse_fixed_offset(s: &str) -> Option<Offset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_files() {
+        let rules = |text: &str| rules_of(&parse_file(text).unwrap().parse);
+        let r = rules(
+            "[daemon]\nstate_dir = \"/x\"\n[[parse.rules]]\nname = \"app\"\nregex = \"bad login <USER> from <ADDR>\"\noutcome = \"failure\"\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.names().collect::<Vec<_>>(), ["app"]);
+        let e = rules("[[parse.rules]]\nname = \"broken\"\nregex = \"(\"\noutcome = \"failure\"\n")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("\"broken\""), "{e:#}");
+        assert!(rules("[daemon]\n").unwrap().is_none());
+    }
 
     #[test]
     fn fixed_offsets() {

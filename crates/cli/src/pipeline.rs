@@ -9,7 +9,8 @@ use portcullis_core::Event;
 use portcullis_parse::envelope::EnvelopeConfig;
 use portcullis_parse::format::{self, InputFormat};
 use portcullis_parse::{
-    Candidates, LineReader, LogParser, ParseConfig, Prefilter, RecordSplitter, Stats, YearRule,
+    Candidates, LineReader, LogParser, ParseConfig, Prefilter, RecordSplitter, Rules, Stats,
+    YearRule,
 };
 
 use crate::input;
@@ -27,21 +28,23 @@ pub fn read_and_parse(
     let accounts = read.account_rules()?;
     let documents = read.documents()?;
     let forced = documents.format;
+    let rules = read.parse_rules()?;
     std::thread::scope(|scope| {
         let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
         let progress = input::progress(files, quiet);
+        let prefilter = prefilter(rules.as_ref());
         scope.spawn(move || {
-            read_files(files, read.max_line, forced, &progress, &feed_tx);
+            read_files(files, read.max_line, forced, &progress, prefilter, &feed_tx);
             progress.finish_and_clear();
         });
-        parse_feed(
-            read.year,
-            &time_zone,
-            &accounts,
-            &documents,
-            feed_rx,
-            &mut on_batch,
-        )
+        let parse = Parsing {
+            year: read.year,
+            time_zone: &time_zone,
+            accounts: &accounts,
+            rules: rules.as_ref(),
+            documents: &documents,
+        };
+        parse_feed(&parse, feed_rx, &mut on_batch)
     })
 }
 
@@ -71,9 +74,9 @@ fn read_files(
     max_line: usize,
     forced: InputFormat,
     progress: &indicatif::ProgressBar,
+    mut prefilter: Prefilter,
     tx: &mpsc::SyncSender<Feed>,
 ) {
-    let mut prefilter = Prefilter::new();
     for name in files {
         if !read_file(name, max_line, forced, progress, &mut prefilter, tx) {
             return;
@@ -225,13 +228,27 @@ fn read_records(name: &str, mut stream: Box<dyn Read>, tx: &mpsc::SyncSender<Fee
     tx.send(Feed::Lines(batch)).is_ok() && tx.send(Feed::End { oversized: 0 }).is_ok()
 }
 
+/// The prefilter for the built-in parsers and, if any, the custom rules.
+pub(crate) fn prefilter(rules: Option<&Arc<Rules>>) -> Prefilter {
+    match rules {
+        Some(r) => Prefilter::with_rules(r.clone()),
+        None => Prefilter::new(),
+    }
+}
+
+/// How the parsing thread reads lines.
+pub(crate) struct Parsing<'a> {
+    pub year: Option<i16>,
+    pub time_zone: &'a jiff::tz::TimeZone,
+    pub accounts: &'a portcullis_core::AccountRules,
+    pub rules: Option<&'a Arc<Rules>>,
+    pub documents: &'a DocumentOptions,
+}
+
 /// Parses what the reader feeds, one parser per file, handing event batches on. Stops
 /// early, with the counts so far, when `on_batch` says so.
 pub(crate) fn parse_feed(
-    year: Option<i16>,
-    time_zone: &jiff::tz::TimeZone,
-    accounts: &portcullis_core::AccountRules,
-    documents: &DocumentOptions,
+    parse: &Parsing<'_>,
     feed: mpsc::Receiver<Feed>,
     on_batch: &mut impl FnMut(Vec<Event>) -> bool,
 ) -> Result<Stats> {
@@ -245,19 +262,20 @@ pub(crate) fn parse_feed(
                 modified,
                 format,
             } => {
-                let year = match year {
+                let year = match parse.year {
                     Some(y) => YearRule::Fixed(y),
                     None => YearRule::Reference(modified),
                 };
                 let config = ParseConfig {
                     envelope: EnvelopeConfig {
-                        time_zone: time_zone.clone(),
+                        time_zone: parse.time_zone.clone(),
                         year,
                     },
-                    accounts: accounts.clone(),
+                    accounts: parse.accounts.clone(),
+                    rules: parse.rules.cloned(),
                     format,
-                    trusted_proxies: documents.trusted_proxies.clone(),
-                    json_formats: Arc::clone(&documents.json_formats),
+                    trusted_proxies: parse.documents.trusted_proxies.clone(),
+                    json_formats: Arc::clone(&parse.documents.json_formats),
                 };
                 current = Some((LogParser::new(config), Arc::from(name.as_str())));
             }

@@ -1180,3 +1180,82 @@ fn custom_json_mappings_come_from_the_parse_config() {
         stderr(&out)
     );
 }
+
+#[test]
+fn custom_rules_and_other_doors_through_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mixed.log");
+    std::fs::write(
+        &log,
+        "Jun 23 09:14:02 gw myvpn[12]: DENIED user=alice src=203.0.113.5\n\
+         Jun 23 09:14:03 gw myvpn[12]: tunnel up for bob\n\
+         Jun 23 09:14:04 gw myvpn[12]: ACCEPTED user=bob src=192.0.2.8\n\
+         Jun 23 09:14:05 web nginx[9]: 2017/06/23 09:14:05 [error] 9#9: *1 user \"carol\": password mismatch, client: 203.0.113.6, server: x, request: \"GET / HTTP/1.1\"\n\
+         Jun 23 09:14:06 mx exim[7]: 2017-06-23 09:14:06 login authenticator failed for (x) [203.0.113.7]:4000 I=[192.0.2.1]:587: 535 Incorrect authentication data (set_id=dave)\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[parse.rules]]\n\
+         name = \"vpn-denied\"\n\
+         program = \"myvpn\"\n\
+         regex = '^DENIED user=<USER> src=<ADDR>$'\n\
+         outcome = \"failure\"\n\
+         reason = \"bad_password\"\n\
+         [[parse.rules]]\n\
+         name = \"vpn-accepted\"\n\
+         program = \"myvpn\"\n\
+         regex = '^ACCEPTED user=<USER> src=<ADDR>$'\n\
+         outcome = \"success\"\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "events",
+        "--year",
+        "2017",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    let got: Vec<(String, String, String, String)> = events
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+            (s("service"), s("outcome"), s("source"), s("user"))
+        })
+        .collect();
+    let want = [
+        ("custom", "failure", "203.0.113.5", "alice"),
+        ("custom", "success", "192.0.2.8", "bob"),
+        ("nginx", "failure", "203.0.113.6", "carol"),
+        ("exim", "failure", "203.0.113.7", "dave"),
+    ]
+    .map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()));
+    assert_eq!(got, want);
+
+    // Without the rules the VPN lines are not read.
+    let out = run(&["events", "--year", "2017", log.to_str().unwrap()]);
+    assert_eq!(json_lines(&out).len(), 2);
+
+    // A bad rule is refused before anything is read, by name.
+    std::fs::write(
+        &rules,
+        "[[parse.rules]]\nname = \"vpn-denied\"\nregex = 'DENIED (unclosed'\noutcome = \"failure\"\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "events",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("parse rule \"vpn-denied\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -110,7 +110,8 @@ name_enum! {
         Sshd => "sshd",
         /// An application that reported the attempt itself (`POST /v1/events`).
         Api => "api",
-        /// A log read through a custom JSON mapping of the configuration.
+        /// A record read through a custom JSON mapping, or a line matched by a custom
+        /// rule, of the configuration.
         Custom => "custom",
         /// Microsoft Entra ID (Azure AD) sign-in logs.
         Entra => "entra",
@@ -122,6 +123,26 @@ name_enum! {
         Keycloak => "keycloak",
         /// Windows Security events (4624, 4625, 4771, 4776, 4740).
         Windows => "windows",
+        /// OpenVPN server (`openvpn`, `ovpn-*`).
+        Openvpn => "openvpn",
+        /// nginx HTTP basic authentication (error log).
+        Nginx => "nginx",
+        /// Apache httpd basic and digest authentication (error log).
+        Apache => "apache",
+        /// Roundcube webmail.
+        Roundcube => "roundcube",
+        /// SOGo groupware.
+        Sogo => "sogo",
+        /// Exim SMTP AUTH.
+        Exim => "exim",
+        /// Courier IMAP/POP3 and ESMTP.
+        Courier => "courier",
+        /// Cyrus IMAP/POP3.
+        Cyrus => "cyrus",
+        /// `pam_unix` authentication failures of any other program.
+        Pam => "pam",
+        /// FreeRADIUS.
+        Radius => "radius",
     }
 }
 

@@ -194,6 +194,8 @@ pub struct ParseSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Custom JSON mappings (`[[parse.json_formats]]`), checked at load.
     pub json_formats: Vec<portcullis_parse::CustomJsonSpec>,
+    /// Custom rules for formats without a built-in parser (`[[parse.rules]]`).
+    pub rules: Vec<portcullis_parse::RuleConfig>,
 }
 
 fn input_format<'de, D: serde::Deserializer<'de>>(
@@ -445,6 +447,7 @@ impl Config {
             bail!("daemon.snapshot_interval must be positive");
         }
         portcullis_parse::custom_json::compile(&self.parse.json_formats)?;
+        portcullis_parse::Rules::new(&self.parse.rules)?;
         if let Some(tz) = &self.parse.timezone {
             jiff::tz::TimeZone::get(tz)
                 .with_context(|| format!("parse.timezone {tz:?} is not a known time zone"))?;
@@ -555,5 +558,23 @@ mod tests {
         .unwrap();
         let e = c.check().unwrap_err().to_string();
         assert!(e.contains("parse.json_formats \"portal\": outcomes"), "{e}");
+    }
+
+    #[test]
+    fn parse_rules_are_checked_by_name() {
+        let c: Config = toml::from_str(
+            "[http]\nlisten = \"off\"\n[[parse.rules]]\nname = \"vpn\"\nregex = \"denied <USER> from <ADDR>\"\noutcome = \"failure\"\nreason = \"bad_password\"\nprogram = \"myvpn\"\n",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.parse.rules[0].program.as_deref(), Some("myvpn"));
+        let c: Config = toml::from_str(
+            "[http]\nlisten = \"off\"\n[[parse.rules]]\nname = \"vpn\"\nregex = \"denied from\"\noutcome = \"failure\"\n",
+        )
+        .unwrap();
+        let e = c.check().unwrap_err();
+        assert!(e.to_string().contains("parse rule \"vpn\""), "{e}");
+        let e = toml::from_str::<Config>("[[parse.rules]]\nname = \"x\"\nregex = \"<ADDR>\"\noutcome = \"failure\"\nprogrm = \"y\"\n").unwrap_err();
+        assert!(e.to_string().contains("progrm"), "{e}");
     }
 }

@@ -957,6 +957,11 @@ fn parse_config(config: &Config) -> Result<ParseConfig> {
         json_formats: std::sync::Arc::from(portcullis_parse::custom_json::compile(
             &config.parse.json_formats,
         )?),
+        rules: if config.parse.rules.is_empty() {
+            None
+        } else {
+            Some(Arc::new(portcullis_parse::Rules::new(&config.parse.rules)?))
+        },
     })
 }
 

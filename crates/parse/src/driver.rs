@@ -20,8 +20,12 @@ use crate::format::InputFormat;
 use crate::jsonlog::JsonLog;
 use crate::postfix::Postfix;
 use crate::prefilter::{Candidates, Prefilter};
+use crate::rules::Rules;
 use crate::sshd::Sshd;
-use crate::{Ctx, Line, Verdict};
+use crate::text::find;
+use crate::{
+    Ctx, Line, Verdict, apache, courier, cyrus, exim, nginx, openvpn, pam, radius, roundcube, sogo,
+};
 
 /// What the parser needs to know about its input.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +42,8 @@ pub struct ParseConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The configuration's custom JSON mappings, tried first on JSON records.
     pub json_formats: Arc<[CustomJson]>,
+    /// Custom rules from the configuration, tried before the built-in parsers.
+    pub rules: Option<Arc<Rules>>,
 }
 
 /// What the parser saw, for the summary on stderr and the report's `input` section.
@@ -79,20 +85,29 @@ impl Stats {
     }
 }
 
-/// Which service parser a program tag goes to.
+/// Which service parser a line goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Dovecot,
     Postfix,
     Sshd,
-    None,
+    Openvpn,
+    Nginx,
+    Apache,
+    Roundcube,
+    Sogo,
+    Exim,
+    /// Courier or Cyrus: both log as `imapd`, `pop3d`…; the message tells which.
+    Mailstore,
+    Radius,
+    /// Any other program: only `pam_unix` failures are read.
+    Other,
 }
 
-fn route(program: Option<&str>) -> Route {
+/// By program tag; lines without one (a server's own log file) by their message.
+fn route(program: Option<&str>, message: &str) -> Route {
     let Some(p) = program else {
-        // Dovecot's own log files and 2.4's `auth(user,addr,…)<session>:` prefixes
-        // carry no tag the envelope can take apart.
-        return Route::Dovecot;
+        return sniff(message);
     };
     if p.starts_with("sshd") {
         Route::Sshd
@@ -100,8 +115,76 @@ fn route(program: Option<&str>) -> Route {
         Route::Postfix
     } else if p.starts_with("dovecot") || p.ends_with("-login") || p.starts_with("auth") {
         Route::Dovecot
+    } else if p.starts_with("openvpn") || p.starts_with("ovpn-") {
+        Route::Openvpn
+    } else if p.starts_with("nginx") {
+        Route::Nginx
+    } else if p.starts_with("httpd") || p.starts_with("apache") {
+        Route::Apache
+    } else if p.starts_with("roundcube") {
+        Route::Roundcube
+    } else if p.starts_with("sogo") {
+        Route::Sogo
+    } else if p.starts_with("exim") {
+        Route::Exim
+    } else if p.starts_with("courier")
+        || p.starts_with("cyrus/")
+        || p.starts_with("imapd")
+        || p.starts_with("pop3d")
+        || matches!(p, "imap" | "imaps" | "pop3" | "pop3s" | "lmtpunix")
+    {
+        Route::Mailstore
+    } else if p.starts_with("radiusd") || p.starts_with("freeradius") {
+        Route::Radius
     } else {
-        Route::None
+        Route::Other
+    }
+}
+
+/// The parser for a line with no program tag. Dovecot's own log files and 2.4's
+/// `auth(user,addr,…)<session>:` prefixes are the default; the others are told apart by
+/// how their own log files begin.
+fn sniff(msg: &str) -> Route {
+    let b = msg.as_bytes();
+    match b.first() {
+        Some(b'[') => {
+            // Exim: `[pid] …`; nginx: `[error] 2865#0: …`; Apache: `[error] [client …`,
+            // `[auth_basic:error]`.
+            let Some((inside, rest)) = msg[1..].split_once("] ") else {
+                return Route::Apache;
+            };
+            return if inside.bytes().all(|c| c.is_ascii_digit()) {
+                Route::Exim
+            } else if rest.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                Route::Nginx
+            } else {
+                Route::Apache
+            };
+        }
+        Some(b'<') => return Route::Roundcube,
+        _ => {}
+    }
+    if msg.starts_with("IMAP Error: ")
+        || msg.starts_with("FAILED login for ")
+        || msg.starts_with("Failed login for ")
+        || msg.starts_with("Successful login for ")
+    {
+        Route::Roundcube
+    } else if msg.starts_with("Auth: ") {
+        Route::Radius
+    } else if msg.starts_with("sogod ") {
+        Route::Sogo
+    } else if find!(b, b" authenticator failed for ").is_some()
+        || (find!(b, b" <= ").is_some() && find!(b, b" A=").is_some())
+    {
+        Route::Exim
+    } else if find!(b, b"TLS Auth Error: ").is_some()
+        || find!(b, b"] Peer Connection Initiated with ").is_some()
+        || find!(b, b" VERIFY ERROR: ").is_some()
+    {
+        Route::Openvpn
+    } else {
+        Route::Dovecot
     }
 }
 
@@ -116,6 +199,7 @@ pub struct LogParser {
     format: InputFormat,
     iis: IisLog,
     json: JsonLog,
+    rules: Option<Arc<Rules>>,
     prefilter: Prefilter,
     auth_looking: AhoCorasick,
     stats: Stats,
@@ -141,6 +225,13 @@ const AUTH_LOOKING: &[&str] = &[
     "login aborted",
     "pam_authenticate",
     "invalid credentials",
+    "login failed",
+    "failed login",
+    "login incorrect",
+    "badlogin",
+    "authenticator failed",
+    "not authenticated",
+    "verification failed",
 ];
 
 impl LogParser {
@@ -163,7 +254,11 @@ impl LogParser {
             format: config.format,
             iis: IisLog::new(config.trusted_proxies),
             json: JsonLog::new(config.format, config.json_formats),
-            prefilter: Prefilter::new(),
+            prefilter: match &config.rules {
+                Some(r) => Prefilter::with_rules(r.clone()),
+                None => Prefilter::new(),
+            },
+            rules: config.rules,
             auth_looking: build(AUTH_LOOKING, true),
             stats: Stats::default(),
             scratch: Candidates::default(),
@@ -326,15 +421,38 @@ impl LogParser {
         };
         let first = out.len();
         let mut verdict = Verdict::Unrecognised;
+        let route = route(line.program.as_deref(), &line.message);
         // `message repeated N times`: the same line N times, so correlation state moves
         // as it would have; identical events of this line are then merged into one.
         for _ in 0..repeat {
-            verdict = match route(line.program.as_deref()) {
-                Route::Dovecot => self.dovecot.parse(line, &ctx, out),
-                Route::Postfix => self.postfix.parse(line, &ctx, out),
-                Route::Sshd => self.sshd.parse(line, &ctx, out),
-                Route::None => Verdict::Unrecognised,
+            verdict = match self.rules.as_ref().and_then(|r| r.parse(line, &ctx, out)) {
+                Some(v) => v,
+                None => match route {
+                    Route::Dovecot => self.dovecot.parse(line, &ctx, out),
+                    Route::Postfix => self.postfix.parse(line, &ctx, out),
+                    Route::Sshd => self.sshd.parse(line, &ctx, out),
+                    Route::Openvpn => openvpn::parse(line, &ctx, out),
+                    Route::Nginx => nginx::parse(line, &ctx, out),
+                    Route::Apache => apache::parse(line, &ctx, out),
+                    Route::Roundcube => roundcube::parse(line, &ctx, out),
+                    Route::Sogo => sogo::parse(line, &ctx, out),
+                    Route::Exim => exim::parse(line, &ctx, out),
+                    Route::Mailstore => {
+                        let m: &str = &line.message;
+                        if m.starts_with("badlogin: ") || m.starts_with("login: ") {
+                            cyrus::parse(line, &ctx, out)
+                        } else {
+                            courier::parse(line, &ctx, out)
+                        }
+                    }
+                    Route::Radius => radius::parse(line, &ctx, out),
+                    Route::Other => Verdict::Unrecognised,
+                },
             };
+            // `pam_unix` failures of programs no parser claims the line for.
+            if verdict == Verdict::Unrecognised {
+                verdict = pam::parse(line, &ctx, out);
+            }
             if verdict == Verdict::Unrecognised {
                 break;
             }
@@ -380,15 +498,72 @@ mod tests {
 
     #[test]
     fn routes_by_program() {
-        assert_eq!(route(Some("sshd")), Route::Sshd);
-        assert_eq!(route(Some("sshd-session")), Route::Sshd);
-        assert_eq!(route(Some("postfix/submission/smtpd")), Route::Postfix);
-        assert_eq!(route(Some("postfix-incoming/smtpd")), Route::Postfix);
-        assert_eq!(route(Some("dovecot")), Route::Dovecot);
-        assert_eq!(route(Some("imap-login")), Route::Dovecot);
-        assert_eq!(route(Some("auth-worker(304)")), Route::Dovecot);
-        assert_eq!(route(None), Route::Dovecot);
-        assert_eq!(route(Some("kernel")), Route::None);
+        let r = |p| route(Some(p), "");
+        assert_eq!(r("sshd"), Route::Sshd);
+        assert_eq!(r("sshd-session"), Route::Sshd);
+        assert_eq!(r("postfix/submission/smtpd"), Route::Postfix);
+        assert_eq!(r("postfix-incoming/smtpd"), Route::Postfix);
+        assert_eq!(r("dovecot"), Route::Dovecot);
+        assert_eq!(r("imap-login"), Route::Dovecot);
+        assert_eq!(r("auth-worker(304)"), Route::Dovecot);
+        assert_eq!(r("ovpn-server"), Route::Openvpn);
+        assert_eq!(r("httpd/backend1"), Route::Apache);
+        assert_eq!(r("apache2"), Route::Apache);
+        assert_eq!(r("exim4"), Route::Exim);
+        assert_eq!(r("cyrus/imaps"), Route::Mailstore);
+        assert_eq!(r("imapd-ssl"), Route::Mailstore);
+        assert_eq!(r("courieresmtpd"), Route::Mailstore);
+        assert_eq!(r("radiusd"), Route::Radius);
+        assert_eq!(r("kernel"), Route::Other);
+    }
+
+    #[test]
+    fn routes_untagged_lines_by_their_shape() {
+        let s = |m| route(None, m);
+        assert_eq!(
+            s("auth: passwd-file(a,1.2.3.4): unknown user"),
+            Route::Dovecot
+        );
+        assert_eq!(
+            s("[error] 2865#0: *1 user \"x\" was not found"),
+            Route::Nginx
+        );
+        assert_eq!(
+            s("[error] [client 1.2.3.4] user x not found"),
+            Route::Apache
+        );
+        assert_eq!(
+            s("[auth_basic:error] [pid 1] [client 1.2.3.4:5] AH01618: x"),
+            Route::Apache
+        );
+        assert_eq!(
+            s("<3z506z6r> IMAP Error: Login failed for a from 1.2.3.4"),
+            Route::Roundcube
+        );
+        assert_eq!(
+            s("Failed login for a from 1.2.3.4 in session x (error: 0)"),
+            Route::Roundcube
+        );
+        assert_eq!(
+            s("Auth: (1) Login OK: [a] (from client b port 0)"),
+            Route::Radius
+        );
+        assert_eq!(
+            s("sogod [1]: SOGoRootPage Login from '1.2.3.4'"),
+            Route::Sogo
+        );
+        assert_eq!(
+            s("login authenticator failed for (x) [1.2.3.4]: 535 y"),
+            Route::Exim
+        );
+        assert_eq!(
+            s("[7513] plain authenticator failed for (x) [1.2.3.4]: 535 y"),
+            Route::Exim
+        );
+        assert_eq!(
+            s("1.2.3.4:5 TLS Auth Error: Auth Username/Password verification failed for peer"),
+            Route::Openvpn
+        );
     }
 
     #[test]

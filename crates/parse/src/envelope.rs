@@ -13,6 +13,10 @@
 //! | year-first local time (Dovecot's own log file) | `2013-08-11 03:56:40 auth-worker(default): …` |
 //! | TAI64N (daemontools `multilog`) | `@400000004c91b044077a9e94 imap-login: …` |
 //! | journald export (`journalctl -o json`) | `{"__REALTIME_TIMESTAMP":"…","MESSAGE":"…",…}` |
+//! | slash date, local time (nginx's error log) | `2012/04/09 11:53:29 [error] 2865#0: …` |
+//! | `ctime` in brackets (Apache's error log) | `[Thu Jul 11 01:21:41.123456 2013] [auth_basic:error] …` |
+//! | `ctime` and ` : ` (FreeRADIUS' `radius.log`) | `Tue Mar 10 14:30:56 2020 : Auth: (5) Login OK: …` |
+//! | `[dd-Mon-yyyy hh:mm:ss ±zzzz]:` (Roundcube's own logs) | `[10-May-2015 13:02:52 -0400]: Failed login for …` |
 //! | no stamp at all (journal text without time) | `srv sshd[13709]: …` |
 //!
 //! Stamps without an offset are read in the configured time zone; year-less RFC 3164
@@ -69,6 +73,13 @@ pub enum Stamp {
     YearFirst,
     /// `@4000…` TAI64N label.
     Tai64n,
+    /// `YYYY/MM/DD hh:mm:ss` local time (nginx).
+    Slash,
+    /// `Www Mmm dd hh:mm:ss yyyy` local time, bare or in brackets (Apache, FreeRADIUS,
+    /// OpenVPN's `--log` file).
+    Ctime,
+    /// `[dd-Mon-yyyy hh:mm:ss ±zzzz]:` (Roundcube).
+    DayMonthYear,
     /// A journald JSON record.
     Journald,
     /// No stamp recognised.
@@ -170,7 +181,14 @@ impl EnvelopeReader {
             }
         }
         let (time, stamp, rest) = self.stamp(rest);
-        let (host, program, pid, message) = split_tag(rest);
+        // Web servers' and RADIUS' own log files: no host or program tag follows, and
+        // their `[error]` must not be taken for one.
+        let (host, program, pid, message) =
+            if matches!(stamp, Stamp::Slash | Stamp::Ctime | Stamp::DayMonthYear) {
+                (None, None, None, rest)
+            } else {
+                split_tag(rest)
+            };
         finish(
             time,
             stamp,
@@ -188,6 +206,35 @@ impl EnvelopeReader {
         {
             let offset = self.config.time_zone.to_offset(t);
             return (Some(EventTime { instant: t, offset }), Stamp::Tai64n, rest);
+        }
+        if b.len() >= 19 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'/' {
+            // nginx's error log: `YYYY/MM/DD hh:mm:ss`, local time.
+            if let Some((dt, after)) = slash_datetime(s)
+                && let Some(t) = self.local(dt)
+            {
+                return (Some(t), Stamp::Slash, skip_space(after));
+            }
+        }
+        if b.first() == Some(&b'[') {
+            if let Some((dt, rest)) = s[1..].split_once(']').and_then(|(inner, rest)| {
+                let (dt, tail) = ctime(inner)?;
+                tail.is_empty().then_some((dt, rest))
+            }) && let Some(t) = self.local(dt)
+            {
+                return (Some(t), Stamp::Ctime, skip_space(rest));
+            }
+            if let Some((t, rest)) = day_month_year(&s[1..]) {
+                return (Some(t), Stamp::DayMonthYear, rest);
+            }
+        }
+        if b.len() >= 24
+            && b[3] == b' '
+            && b[7] == b' '
+            && let Some((dt, rest)) = ctime(s)
+            && let Some(rest) = rest.strip_prefix(" : ").or_else(|| rest.strip_prefix(' '))
+            && let Some(t) = self.local(dt)
+        {
+            return (Some(t), Stamp::Ctime, rest);
         }
         if b.len() >= 19 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
             if let Some((dt, after)) = civil_datetime(s) {
@@ -476,6 +523,60 @@ fn civil_datetime(s: &str) -> Option<(DateTime, &str)> {
     .ok()?;
     let (time, rest) = clock(&s[11..])?;
     Some((date.to_datetime(time), rest))
+}
+
+/// `YYYY/MM/DD hh:mm:ss` at the start of `s` (nginx's `ngx_cached_err_log_time`).
+fn slash_datetime(s: &str) -> Option<(DateTime, &str)> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'/' || b[7] != b'/' || b[10] != b' ' {
+        return None;
+    }
+    let date = Date::new(
+        digits(&b[0..4])? as i16,
+        digits(&b[5..7])? as i8,
+        digits(&b[8..10])? as i8,
+    )
+    .ok()?;
+    let (time, rest) = clock(&s[11..])?;
+    Some((date.to_datetime(time), rest))
+}
+
+/// `Www Mmm dd hh:mm:ss[.frac] yyyy` at the start of `s`, as `ctime(3)` writes it (and
+/// Apache's `ap_recent_ctime_ex`, with microseconds in 2.4). The weekday is not
+/// checked against the date: it is redundant.
+fn ctime(s: &str) -> Option<(DateTime, &str)> {
+    let b = s.as_bytes();
+    if b.len() < 24 || b[3] != b' ' || !b[..3].iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let (month, day, time, rest) = bsd_stamp(&s[4..])?;
+    let rb = rest.as_bytes();
+    if rb.len() < 4 {
+        return None;
+    }
+    let year = digits(&rb[..4])? as i16;
+    let date = Date::new(year, month, day).ok()?;
+    Some((date.to_datetime(time), &rest[4..]))
+}
+
+/// `dd-Mon-yyyy hh:mm:ss ±zzzz]:` (after the `[`), Roundcube's default `log_date_format`
+/// (`d-M-Y H:i:s O`, PHP's `date()`).
+fn day_month_year(s: &str) -> Option<(EventTime, &str)> {
+    let b = s.as_bytes();
+    if b.len() < 27 || b[2] != b'-' || b[6] != b'-' || b[11] != b' ' {
+        return None;
+    }
+    let day = digits(&b[..2])? as i8;
+    let month = MONTHS.iter().position(|m| m[..] == b[3..6])? as i8 + 1;
+    let year = digits(&b[7..11])? as i16;
+    let (time, rest) = clock(&s[12..])?;
+    let rest = rest.strip_prefix(' ')?;
+    let (offset, rest) = parse_offset(rest)?;
+    let rest = rest.strip_prefix(']')?;
+    let rest = rest.strip_prefix(':').unwrap_or(rest);
+    let dt = Date::new(year, month, day).ok()?.to_datetime(time);
+    let instant = offset.to_timestamp(dt).ok()?;
+    Some((EventTime { instant, offset }, skip_space(rest)))
 }
 
 /// `Z`, `±hh:mm` or `±hhmm` at the start of `s`.

@@ -7,8 +7,12 @@
 //!    syslog, rsyslog ISO-8601 stamps, year-first stamps, TAI64N, journald JSON and
 //!    `journalctl -o short`, `message repeated N times`. It yields a [`Line`]: time,
 //!    host, program, pid and message.
-//! 2. One module per service ([`dovecot`], [`postfix`], [`sshd`]) that reads a
-//!    [`Line`]'s message and emits events. Services that log one attempt on several
+//! 2. One module per service ([`dovecot`], [`postfix`], [`sshd`], [`openvpn`],
+//!    [`nginx`], [`apache`], [`roundcube`], [`sogo`], [`exim`], [`courier`], [`cyrus`],
+//!    [`pam`] for `pam_unix` lines of any other program, [`radius`]) that reads a
+//!    [`Line`]'s message and emits events; lines are routed by program tag, or by their
+//!    shape when a server's own log file has none. [`rules`] adds the configuration's
+//!    own regular expressions. Services that log one attempt on several
 //!    lines (Dovecot's auth and login processes, sshd's PAM and sshd lines) correlate
 //!    them here, with bounded state, so one attempt counts once.
 //!
@@ -27,20 +31,33 @@
 //! attacker-controlled text; no parser lets one move the extracted source address.
 #![deny(missing_docs)]
 
+pub mod apache;
+pub mod courier;
 pub mod custom_json;
+pub mod cyrus;
 pub mod dovecot;
 pub mod driver;
 pub mod entra;
 pub mod envelope;
 pub mod exchange;
+pub mod exim;
 pub mod format;
 pub mod jsonlog;
 pub mod keycloak;
+pub mod nginx;
+pub mod openvpn;
+pub mod pam;
 pub mod postfix;
 pub mod prefilter;
+pub mod radius;
 pub mod reader;
 pub mod records;
+pub mod roundcube;
+pub mod rules;
+pub mod sogo;
 pub mod sshd;
+#[cfg(test)]
+mod testutil;
 mod text;
 pub mod w3c;
 pub mod windows;
@@ -52,6 +69,7 @@ pub use format::InputFormat;
 pub use prefilter::{Candidates, Prefilter};
 pub use reader::{Block, LineReader, RawLine};
 pub use records::RecordSplitter;
+pub use rules::{RuleConfig, RuleError, Rules};
 
 use portcullis_core::{Event, EventTime, Origin, Outcome, Service};
 

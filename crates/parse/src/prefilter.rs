@@ -8,8 +8,11 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
+use std::sync::Arc;
+
 use crate::driver::Stats;
 use crate::reader::Block;
+use crate::rules::Rules;
 
 /// Literals one of which every line a service parser can use contains, and every line
 /// that looks like authentication (so that unknown formats are still counted): the
@@ -19,7 +22,8 @@ use crate::reader::Block;
 /// such as Postfix's `disconnect … auth=0/1` and `lost connection after AUTH`.
 const PREFILTER: &[&str] = &[
     "sshd",
-    "-login: ",
+    // Dovecot's `imap-login: `, Cyrus' `login:` and `badlogin:`.
+    "login: ",
     "auth-worker",
     "auth: ",
     "auth(",
@@ -33,6 +37,25 @@ const PREFILTER: &[&str] = &[
     "nvalid user",
     "llegal user",
     "ccepted ",
+    // The other doors, in as few literals as will do: every literal more makes the scan
+    // of the (mostly) noise slower.
+    // nginx and Apache `… not found`, Apache authorization and digest failures.
+    "not found",
+    "uthorization",
+    "igest",
+    // Roundcube `Login failed for`, `Failed login for`, `Successful login for`;
+    // FreeRADIUS `Login OK`, `Login incorrect`.
+    "Login ",
+    "login for",
+    "SOGoRootPage",
+    // Exim failures and authenticated submissions (`A=driver:user`).
+    "authenticator failed",
+    " A=",
+    // Courier `LOGIN FAILED`, `LOGIN, user=`.
+    "LOGIN",
+    "TLS Auth Error",
+    "VERIFY ERROR",
+    "Peer Connection Initiated",
 ];
 
 /// Lines a [`Prefilter`] picked, copied out of their blocks, and the counts of the
@@ -90,6 +113,8 @@ impl Candidates {
 #[derive(Debug, Clone)]
 pub struct Prefilter {
     literals: AhoCorasick,
+    /// Custom rules: a line one of them may match is a candidate too.
+    rules: Option<Arc<Rules>>,
     /// Scratch: line ends of the current block.
     line_ends: Vec<usize>,
 }
@@ -110,13 +135,22 @@ impl Prefilter {
             .unwrap_or_else(|e| unreachable!("constant patterns: {e}"));
         Self {
             literals,
+            rules: None,
             line_ends: Vec::new(),
+        }
+    }
+
+    /// The prefilter for the built-in parsers and these custom rules.
+    pub fn with_rules(rules: Arc<Rules>) -> Self {
+        Self {
+            rules: (!rules.is_empty()).then_some(rules),
+            ..Self::new()
         }
     }
 
     /// Whether one line gets past the prefilter.
     pub fn is_candidate(&self, line: &[u8]) -> bool {
-        self.literals.is_match(line)
+        self.literals.is_match(line) || self.rules.as_ref().is_some_and(|r| r.may_match(line))
     }
 
     /// Appends every line of the block to `out` (the documents whose every line is a
@@ -166,6 +200,24 @@ impl Prefilter {
                     out.stats.nul_lines += 1;
                 }
             }
+        }
+        if let Some(rules) = &self.rules {
+            // Custom rules: each line on its own (a regex set cannot skip ahead like
+            // the literals).
+            for (i, &end) in ends.iter().enumerate() {
+                let start = start_of(i);
+                let line = &bytes[start..end];
+                if line.len() > max_line {
+                    out.stats.oversized_lines += 1;
+                } else if self.literals.is_match(line) || rules.may_match(line) {
+                    out.push(
+                        line,
+                        block.first_line + i as u64,
+                        block.offset + start as u64,
+                    );
+                }
+            }
+            return;
         }
         let mut from = 0;
         while from < bytes.len() {

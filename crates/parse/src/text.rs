@@ -52,6 +52,32 @@ macro_rules! rfind_iter {
 
 pub(crate) use {find, find_iter, rfind, rfind_iter};
 
+use std::net::IpAddr;
+
+use portcullis_core::address;
+
+/// `ADDR`, `ADDR:PORT`, `[ADDR]:PORT`, or any of these after OpenVPN's `[AF_INET]` /
+/// `[AF_INET6]`. Text that is a whole address is read as one, so an IPv6 address is
+/// never split at a colon unless it is in brackets (OpenVPN prints IPv6 peers without a
+/// port because `v6addr:port` would be ambiguous: `mroute.c`, `mroute_addr_print_ex`).
+pub(crate) fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
+    let s = s
+        .strip_prefix("[AF_INET]")
+        .or_else(|| s.strip_prefix("[AF_INET6]"))
+        .unwrap_or(s);
+    if let Some(a) = address::parse(s) {
+        return Some((a, None));
+    }
+    let (a, p) = s.rsplit_once(':')?;
+    let port = p.parse().ok()?;
+    Some((address::parse(a)?, Some(port)))
+}
+
+/// A logged user name, `None` when empty.
+pub(crate) fn user(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -61,5 +87,24 @@ mod tests {
         assert_eq!(rfind!(b"", b"x"), None);
         assert_eq!(rfind!(b"xyz", b"q"), None);
         assert_eq!(find!(b"xyz", b"yz"), Some(1));
+    }
+
+    #[test]
+    fn addresses_with_ports() {
+        use super::addr_port;
+        let a = |s: &str| addr_port(s).map(|(a, p)| (a.to_string(), p));
+        assert_eq!(a("192.0.2.1:1194"), Some(("192.0.2.1".into(), Some(1194))));
+        assert_eq!(
+            a("[AF_INET]192.0.2.1:5"),
+            Some(("192.0.2.1".into(), Some(5)))
+        );
+        assert_eq!(
+            a("[2001:db8::1]:443"),
+            Some(("2001:db8::1".into(), Some(443)))
+        );
+        assert_eq!(a("2001:db8::1"), Some(("2001:db8::1".into(), None)));
+        assert_eq!(a("::ffff:1.2.3.4"), Some(("1.2.3.4".into(), None)));
+        assert_eq!(a("host:22"), None);
+        assert_eq!(a("1.2.3.4:99999"), None);
     }
 }

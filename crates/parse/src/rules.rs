@@ -1,0 +1,409 @@
+//! Custom rules: regular expressions from the configuration for log formats Portcullis
+//! has no parser for.
+//!
+//! A rule is matched against a line's message (the text after the envelope's stamp,
+//! host and program tag). Its named captures give the event: `addr` the source address,
+//! `user` the user name, `port` the port. Shorthands, in the manner of fail2ban's tags:
+//!
+//! | shorthand | becomes |
+//! | --- | --- |
+//! | `<ADDR>` (or `<HOST>`) | `(?P<addr>…)`: an IPv4 or IPv6 address (brackets are written around it in the pattern when the log has them) |
+//! | `<USER>` | `(?P<user>\S+)`: a run of non-space characters |
+//! | `<PORT>` | `(?P<port>[0-9]{1,5})` |
+//!
+//! `<USER>` deliberately stops at a space: a user name is the client's text, and one
+//! that could hold spaces could hold a forged ` from 6.6.6.6` that a lazy pattern would
+//! take for the address. A rule that needs names with spaces writes its own
+//! `(?P<user>…)` and takes that risk knowingly.
+//!
+//! Rules are validated when the configuration is loaded: a bad pattern, an unknown
+//! outcome, reason or service, a rule with neither `<ADDR>` nor `<USER>`, or a
+//! duplicate name is an error naming the rule. At run time the first rule (in
+//! configuration order) that matches a line wins and the built-in parsers do not see
+//! it; a matching line whose `addr` is not an address makes no event and is counted as
+//! not understood.
+
+use std::fmt;
+
+use portcullis_core::{Event, Outcome, Reason, Service, address};
+use regex::{Regex, RegexSet};
+use serde::Deserialize;
+
+use crate::{Ctx, Line, Verdict};
+
+/// One `[[parse.rules]]` entry as written in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// A name for messages and errors.
+    pub name: String,
+    /// The pattern, with `<ADDR>`, `<HOST>`, `<USER>`, `<PORT>` shorthands.
+    pub regex: String,
+    /// `failure` or `success`.
+    pub outcome: String,
+    /// For failures: `bad_password`, `unknown_account`, … (default `other`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Only lines with this program tag (`name`, or `prefix*`); default: any line.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// The `service` of the events (default `custom`).
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+/// A rule that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The rule's name (or its position when it has none).
+    pub rule: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "parse rule {:?}: {}", self.rule, self.problem)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    regex: Regex,
+    program: Option<Program>,
+    outcome: Outcome,
+    service: Service,
+}
+
+#[derive(Debug)]
+enum Program {
+    Exact(String),
+    Prefix(String),
+}
+
+impl Program {
+    fn matches(&self, p: Option<&str>) -> bool {
+        match (self, p) {
+            (Program::Exact(x), Some(p)) => x == p,
+            (Program::Prefix(x), Some(p)) => p.starts_with(x.as_str()),
+            (_, None) => false,
+        }
+    }
+}
+
+/// The compiled rules of one configuration.
+#[derive(Debug)]
+pub struct Rules {
+    rules: Vec<Rule>,
+    /// All patterns, for one pass over a message.
+    set: RegexSet,
+    /// The patterns without a leading `^`, over whole raw lines: a superset of the lines
+    /// the rules can match, for the prefilter.
+    lines: regex::bytes::RegexSet,
+}
+
+/// The `addr` capture: dotted quad, or anything IPv6-shaped (validated after).
+const ADDR: &str = r"(?P<addr>[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*)";
+
+impl Rules {
+    /// Compiles and checks rules.
+    pub fn new(configs: &[RuleConfig]) -> Result<Self, RuleError> {
+        let mut rules: Vec<Rule> = Vec::with_capacity(configs.len());
+        for (i, c) in configs.iter().enumerate() {
+            let label = if c.name.is_empty() {
+                format!("#{}", i + 1)
+            } else {
+                c.name.clone()
+            };
+            let err = |problem: String| RuleError {
+                rule: label.clone(),
+                problem,
+            };
+            if c.name.is_empty() {
+                return Err(err("has no name".into()));
+            }
+            if rules.iter().any(|r| r.name == c.name) {
+                return Err(err("the name is used by an earlier rule".into()));
+            }
+            let pattern = expand(&c.regex);
+            let regex = Regex::new(&pattern).map_err(|e| err(format!("invalid regex: {e}")))?;
+            let names: Vec<&str> = regex.capture_names().flatten().collect();
+            if !names.contains(&"addr") && !names.contains(&"user") {
+                return Err(err(
+                    "the regex captures neither <ADDR> nor <USER>: its events would say nothing"
+                        .into(),
+                ));
+            }
+            let reason = match c.reason.as_deref() {
+                None => None,
+                Some(r) => Some(Reason::from_name(r).ok_or_else(|| {
+                    err(format!(
+                        "unknown reason {r:?} (one of {})",
+                        names_of(Reason::ALL.iter().map(|r| r.as_str()))
+                    ))
+                })?),
+            };
+            let outcome = match c.outcome.as_str() {
+                "failure" => Outcome::Failure(reason.unwrap_or(Reason::Other)),
+                "success" if reason.is_some() => {
+                    return Err(err("a success has no reason".into()));
+                }
+                "success" => Outcome::Success,
+                o => {
+                    return Err(err(format!(
+                        "outcome must be failure or success, not {o:?}"
+                    )));
+                }
+            };
+            let service = match c.service.as_deref() {
+                None => Service::Custom,
+                Some(s) => Service::from_name(s).ok_or_else(|| {
+                    err(format!(
+                        "unknown service {s:?} (one of {})",
+                        names_of(Service::ALL.iter().map(|s| s.as_str()))
+                    ))
+                })?,
+            };
+            let program = match c.program.as_deref() {
+                None => None,
+                Some("") => return Err(err("program is empty".into())),
+                Some(p) => Some(match p.strip_suffix('*') {
+                    Some(prefix) => Program::Prefix(prefix.to_owned()),
+                    None => Program::Exact(p.to_owned()),
+                }),
+            };
+            rules.push(Rule {
+                name: c.name.clone(),
+                regex,
+                program,
+                outcome,
+                service,
+            });
+        }
+        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|e| RuleError {
+            rule: "(all)".into(),
+            problem: format!("the rules do not compile together: {e}"),
+        })?;
+        let lines = regex::bytes::RegexSet::new(rules.iter().map(|r| {
+            r.regex
+                .as_str()
+                .strip_prefix('^')
+                .unwrap_or(r.regex.as_str())
+        }))
+        .map_err(|e| RuleError {
+            rule: "(all)".into(),
+            problem: format!("the rules do not compile together: {e}"),
+        })?;
+        Ok(Self { rules, set, lines })
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether some rule may match this raw line (the prefilter's question).
+    pub fn may_match(&self, raw: &[u8]) -> bool {
+        !self.rules.is_empty() && self.lines.is_match(raw)
+    }
+
+    /// The first matching rule's verdict, or `None` when no rule matches the line.
+    pub fn parse(&self, line: &Line<'_>, ctx: &Ctx<'_>, out: &mut Vec<Event>) -> Option<Verdict> {
+        if self.rules.is_empty() {
+            return None;
+        }
+        let msg: &str = &line.message;
+        let program = line.program.as_deref();
+        let hits = self.set.matches(msg);
+        let rule = hits
+            .iter()
+            .map(|i| &self.rules[i])
+            .find(|r| r.program.as_ref().is_none_or(|p| p.matches(program)))?;
+        let caps = rule.regex.captures(msg)?;
+        let mut e = ctx.event(rule.service, rule.outcome);
+        if let Some(a) = caps.name("addr") {
+            let Some(addr) = address::parse(a.as_str()) else {
+                return Some(Verdict::Unrecognised);
+            };
+            e.source = Some(addr);
+        }
+        e.user = caps
+            .name("user")
+            .map(|u| u.as_str())
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned);
+        e.port = caps.name("port").and_then(|p| p.as_str().parse().ok());
+        out.push(e);
+        Some(Verdict::Recognised)
+    }
+
+    /// The names of the rules, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+}
+
+fn names_of<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    it.collect::<Vec<_>>().join(", ")
+}
+
+/// Replaces the shorthands.
+fn expand(pattern: &str) -> String {
+    pattern
+        .replace("<ADDR>", ADDR)
+        .replace("<HOST>", ADDR)
+        .replace("<USER>", r"(?P<user>\S+)")
+        .replace("<PORT>", "(?P<port>[0-9]{1,5})")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use portcullis_core::{Origin, Outcome, Reason, Service};
+
+    use super::{RuleConfig, Rules};
+    use crate::{Ctx, Line, Verdict};
+
+    fn rule(name: &str, regex: &str, outcome: &str) -> RuleConfig {
+        RuleConfig {
+            name: name.into(),
+            regex: regex.into(),
+            outcome: outcome.into(),
+            reason: None,
+            program: None,
+            service: None,
+        }
+    }
+
+    fn run(
+        rules: &Rules,
+        program: Option<&str>,
+        msg: &str,
+    ) -> (Option<Verdict>, Vec<portcullis_core::Event>) {
+        let origin = Origin::default();
+        let ctx = Ctx {
+            time: None,
+            host: None,
+            origin: &origin,
+        };
+        let line = Line {
+            time: None,
+            host: None,
+            program: program.map(Cow::Borrowed),
+            pid: None,
+            message: Cow::Borrowed(msg),
+        };
+        let mut out = Vec::new();
+        let v = rules.parse(&line, &ctx, &mut out);
+        (v, out)
+    }
+
+    #[test]
+    fn shorthands_capture_address_user_and_port() {
+        let mut bad = rule(
+            "app-bad",
+            r"^login failed for <USER> from <ADDR> port <PORT>$",
+            "failure",
+        );
+        bad.reason = Some("bad_password".into());
+        bad.program = Some("myapp*".into());
+        let mut good = rule("app-ok", r"^login ok for <USER> from \[<HOST>\]", "success");
+        good.service = Some("nginx".into());
+        let rules = Rules::new(&[bad, good]).unwrap();
+        let (v, out) = run(
+            &rules,
+            Some("myapp-web"),
+            "login failed for bob from 2001:db8::1 port 4711",
+        );
+        assert_eq!(v, Some(Verdict::Recognised));
+        assert_eq!(out[0].outcome, Outcome::Failure(Reason::BadPassword));
+        assert_eq!(out[0].source, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(out[0].user.as_deref(), Some("bob"));
+        assert_eq!(out[0].port, Some(4711));
+        assert_eq!(out[0].service, Service::Custom);
+        // The program filter.
+        let (v, _) = run(
+            &rules,
+            Some("other"),
+            "login failed for bob from 192.0.2.1 port 1",
+        );
+        assert_eq!(v, None);
+        let (v, out) = run(&rules, None, "login ok for carol from [192.0.2.9]");
+        assert_eq!(v, Some(Verdict::Recognised));
+        assert_eq!(out[0].outcome, Outcome::Success);
+        assert_eq!(out[0].service, Service::Nginx);
+        assert!(rules.may_match(b"Jun 1 00:00:00 h x: login ok for carol from [192.0.2.9]"));
+        assert!(!rules.may_match(b"Jun 1 00:00:00 h x: unrelated"));
+    }
+
+    #[test]
+    fn user_names_with_spaces_cannot_move_the_address() {
+        let rules = Rules::new(&[rule("r", r"failed for <USER> from <ADDR>$", "failure")]).unwrap();
+        let (_, out) = run(&rules, None, "failed for x from 6.6.6.6 y from 192.0.2.4");
+        // `<USER>` cannot span the forged part, so the rule does not match at all.
+        assert!(out.is_empty(), "{out:?}");
+        let (v, out) = run(&rules, None, "failed for x from 999.1.1.1");
+        assert_eq!(v, Some(Verdict::Unrecognised));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn bad_rules_are_refused_by_name() {
+        let cases = [
+            (rule("a", "(unclosed", "failure"), "invalid regex"),
+            (
+                rule("b", "no captures", "failure"),
+                "neither <ADDR> nor <USER>",
+            ),
+            (rule("c", "<ADDR>", "maybe"), "outcome must be"),
+            (
+                RuleConfig {
+                    reason: Some("nope".into()),
+                    ..rule("d", "<ADDR>", "failure")
+                },
+                "unknown reason",
+            ),
+            (
+                RuleConfig {
+                    service: Some("nope".into()),
+                    ..rule("e", "<ADDR>", "failure")
+                },
+                "unknown service",
+            ),
+            (
+                RuleConfig {
+                    reason: Some("locked".into()),
+                    ..rule("f", "<ADDR>", "success")
+                },
+                "a success has no reason",
+            ),
+            (rule("", "<ADDR>", "failure"), "has no name"),
+        ];
+        for (c, want) in cases {
+            let name = c.name.clone();
+            let e = Rules::new(&[c]).unwrap_err();
+            assert!(e.problem.contains(want), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(if name.is_empty() { "#1" } else { &name }),
+                "{e}"
+            );
+        }
+        let e = Rules::new(&[
+            rule("x", "<ADDR>", "failure"),
+            rule("x", "<USER>", "failure"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("\"x\""), "{e}");
+        assert!(e.problem.contains("used by an earlier rule"));
+    }
+}
