@@ -52,7 +52,7 @@ enum Format {
     Csv,
 }
 
-const CSV_COLUMNS: [&str; 16] = [
+const CSV_COLUMNS: [&str; 17] = [
     "time",
     "service",
     "protocol",
@@ -63,6 +63,7 @@ const CSV_COLUMNS: [&str; 16] = [
     "account",
     "outcome",
     "reason",
+    "second_factor",
     "attempts",
     "session",
     "host",
@@ -181,7 +182,7 @@ pub fn cell(text: &str) -> String {
     }
 }
 
-fn csv_row(e: &Event) -> [String; 16] {
+fn csv_row(e: &Event) -> [String; 17] {
     let opt = |o: Option<String>| o.unwrap_or_default();
     [
         opt(e.time.map(|t| t.to_string())),
@@ -194,6 +195,7 @@ fn csv_row(e: &Event) -> [String; 16] {
         opt(e.account.as_deref().map(cell)),
         e.outcome.as_str().to_owned(),
         opt(e.outcome.reason().map(|r| r.to_string())),
+        opt(e.second_factor.map(|f| f.to_string())),
         e.attempts.to_string(),
         opt(e.session.as_deref().map(cell)),
         opt(e.host.as_deref().map(cell)),

@@ -15,6 +15,8 @@ mod common;
 mod admin;
 #[path = "daemon/check_config.rs"]
 mod check_config;
+#[path = "daemon/documents.rs"]
+mod documents;
 #[path = "daemon/events.rs"]
 mod events;
 #[path = "daemon/lifecycle.rs"]

@@ -1116,6 +1116,17 @@ fn events_detect_each_document_per_file() {
         .unwrap();
     assert_eq!(mfa["outcome"], "success");
     assert_eq!(mfa["second_factor"], "required");
+    let csv_out = run(&["events", "--format", "csv", graph.to_str().unwrap()]);
+    let text = String::from_utf8(csv_out.stdout).unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
+    let column = header.iter().position(|h| h == "second_factor").unwrap();
+    let factors: Vec<String> = rows
+        .records()
+        .map(|r| r.unwrap()[column].to_owned())
+        .filter(|f| !f.is_empty())
+        .collect();
+    assert_eq!(factors, ["required", "required", "required", "failed"]);
     // The fixture's four W3C misfits and the 42 in the page.
     let err = stderr(&out);
     assert!(err.contains("; 5 malformed records"), "{err}");

@@ -45,11 +45,6 @@ impl JsonLog {
         Self { only, custom }
     }
 
-    /// The custom mappings this reader tries.
-    pub fn custom(&self) -> Arc<[CustomJson]> {
-        Arc::clone(&self.custom)
-    }
-
     /// Reads one record, appending its events.
     pub fn push(&self, record: &[u8], origin: &Origin, out: &mut Vec<Event>) -> RecordCounts {
         let mut counts = RecordCounts::default();
