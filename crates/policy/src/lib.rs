@@ -561,48 +561,51 @@ impl Policy {
                 })?,
                 None => false,
             };
-            self.accounts.update(key, wait, stale, Account::default, |e| {
-                let familiar = allowlisted || is_familiar(e, &places, now, r.familiar_secs);
-                if familiar {
-                    e.familiar.fails = 0;
-                } else {
-                    e.unfamiliar.fails = 0;
-                }
-                if !suspect {
-                    for k in places.into_iter().flatten() {
-                        learn(&mut e.places, k, now);
+            self.accounts
+                .update(key, wait, stale, Account::default, |e| {
+                    let familiar = allowlisted || is_familiar(e, &places, now, r.familiar_secs);
+                    if familiar {
+                        e.familiar.fails = 0;
+                    } else {
+                        e.unfamiliar.fails = 0;
                     }
-                }
-            })?;
+                    if !suspect {
+                        for k in places.into_iter().flatten() {
+                            learn(&mut e.places, k, now);
+                        }
+                    }
+                })?;
             return Some(());
         }
         // A failure: a new guess unless the same password failed here recently.
         let pw = a.password.map(|p| self.hash((5u8, p)) as u32);
-        let (familiar, new_guess) = self.accounts.update(key, wait, stale, Account::default, |e| {
-            let familiar = allowlisted || is_familiar(e, &places, now, r.familiar_secs);
-            let new_guess = pw.is_none_or(|p| remember(&mut e.recent, p));
-            if new_guess {
-                let (c, threshold) = if familiar {
-                    (&mut e.familiar, r.familiar_threshold)
-                } else {
-                    (&mut e.unfamiliar, r.lockout_threshold)
-                };
-                if now.saturating_sub(c.last) > r.lockout_reset_secs {
-                    *c = Counter::default();
-                }
-                c.fails = c.fails.saturating_add(1);
-                c.last = now;
-                if threshold > 0 && c.fails >= threshold {
-                    let secs = f64::from(r.lockout_secs)
-                        * r.lockout_escalation.powi(i32::from(c.level));
-                    let secs = secs.min(f64::from(r.lockout_max_secs)).max(1.0) as u32;
-                    c.until = now.saturating_add(secs);
-                    c.level = c.level.saturating_add(1);
-                    c.fails = 0;
-                }
-            }
-            (familiar, new_guess)
-        })?;
+        let (familiar, new_guess) =
+            self.accounts
+                .update(key, wait, stale, Account::default, |e| {
+                    let familiar = allowlisted || is_familiar(e, &places, now, r.familiar_secs);
+                    let new_guess = pw.is_none_or(|p| remember(&mut e.recent, p));
+                    if new_guess {
+                        let (c, threshold) = if familiar {
+                            (&mut e.familiar, r.familiar_threshold)
+                        } else {
+                            (&mut e.unfamiliar, r.lockout_threshold)
+                        };
+                        if now.saturating_sub(c.last) > r.lockout_reset_secs {
+                            *c = Counter::default();
+                        }
+                        c.fails = c.fails.saturating_add(1);
+                        c.last = now;
+                        if threshold > 0 && c.fails >= threshold {
+                            let secs = f64::from(r.lockout_secs)
+                                * r.lockout_escalation.powi(i32::from(c.level));
+                            let secs = secs.min(f64::from(r.lockout_max_secs)).max(1.0) as u32;
+                            c.until = now.saturating_add(secs);
+                            c.level = c.level.saturating_add(1);
+                            c.fails = 0;
+                        }
+                    }
+                    (familiar, new_guess)
+                })?;
         if familiar || !new_guess {
             return Some(());
         }
@@ -692,19 +695,20 @@ impl Policy {
     pub fn stats(&self, account: Option<&str>, source: Option<IpAddr>, now: u32) -> Stats {
         let mut s = Stats::default();
         if let Some(acc) = account {
-            self.accounts
-                .read(self.account_key(acc), Wait::Block, |e| {
-                    if let Some(e) = e {
-                        s.account_failures = u32::from(e.unfamiliar.fails);
-                        s.familiar_failures = u32::from(e.familiar.fails);
-                        s.locked_out_until = (e.unfamiliar.until > now).then_some(e.unfamiliar.until);
-                        s.familiar_places = e
-                            .places
-                            .iter()
-                            .filter(|p| p.key != 0 && now.saturating_sub(p.seen) < self.rules.familiar_secs)
-                            .count() as u32;
-                    }
-                });
+            self.accounts.read(self.account_key(acc), Wait::Block, |e| {
+                if let Some(e) = e {
+                    s.account_failures = u32::from(e.unfamiliar.fails);
+                    s.familiar_failures = u32::from(e.familiar.fails);
+                    s.locked_out_until = (e.unfamiliar.until > now).then_some(e.unfamiliar.until);
+                    s.familiar_places = e
+                        .places
+                        .iter()
+                        .filter(|p| {
+                            p.key != 0 && now.saturating_sub(p.seen) < self.rules.familiar_secs
+                        })
+                        .count() as u32;
+                }
+            });
         }
         if let Some(a) = source {
             self.sources.read(self.source_key(a), Wait::Block, |e| {
@@ -777,6 +781,13 @@ impl Policy {
 
     fn lockdown(&self, now: u32) -> bool {
         self.lockdown_until(now).is_some()
+    }
+
+    /// Holds every decision until the guard is dropped: `try_decide` answers `None`
+    /// meanwhile. For tests of callers' fail-safe paths.
+    #[doc(hidden)]
+    pub fn pause(&self) -> impl Drop + '_ {
+        self.gate_mut()
     }
 
     /// Table sizes.

@@ -27,7 +27,11 @@ fn an_attacker_locks_the_account_only_for_unfamiliar_places() {
     let guesses: Vec<String> = (0..10).map(|i| format!("guess{i}")).collect();
     for (i, g) in guesses.iter().enumerate() {
         let a = with_pw(at("alice", "203.0.113.7"), g);
-        assert_ne!(p.decide(&a, T0 + 1), Decision::Reject(Reason::LockedOut), "{i}");
+        assert_ne!(
+            p.decide(&a, T0 + 1),
+            Decision::Reject(Reason::LockedOut),
+            "{i}"
+        );
         p.report(&a, Outcome::Failure, T0 + 1);
     }
     // Locked for unfamiliar places: any other address outside the office, too.
@@ -36,7 +40,10 @@ fn an_attacker_locks_the_account_only_for_unfamiliar_places() {
         Decision::Reject(Reason::LockedOut)
     );
     // The office (same /24) is still in, with the right password.
-    assert_eq!(p.decide(&at("alice", "192.0.2.99"), T0 + 2), Decision::Allow);
+    assert_eq!(
+        p.decide(&at("alice", "192.0.2.99"), T0 + 2),
+        Decision::Allow
+    );
     // The lockout ends after lockout_secs.
     assert_eq!(
         p.decide(&at("alice", "198.51.100.1"), T0 + 1 + 60),
@@ -54,7 +61,11 @@ fn the_same_wrong_password_counts_once() {
     assert_eq!(p.decide(&at("bob", "203.0.113.8"), T0), Decision::Allow);
     assert_eq!(p.stats(Some("bob"), None, T0).account_failures, 1);
     // And it does not tarpit the phone that keeps trying it.
-    assert_eq!(p.stats(None, "203.0.113.8".parse().ok(), T0).source_failures, 1);
+    assert_eq!(
+        p.stats(None, "203.0.113.8".parse().ok(), T0)
+            .source_failures,
+        1
+    );
 }
 
 #[test]
@@ -123,7 +134,10 @@ fn a_spraying_source_is_refused_then_tarpitted_sources_slow_down() {
     p.report(&at("alice", src), Outcome::Success, T0 + 11);
     assert_eq!(p.stats(Some("alice"), None, T0 + 11).familiar_places, 1);
     // Alice's own place is not concerned.
-    assert_eq!(p.decide(&at("alice", "192.0.2.10"), T0 + 11), Decision::Allow);
+    assert_eq!(
+        p.decide(&at("alice", "192.0.2.10"), T0 + 11),
+        Decision::Allow
+    );
     // The window passes.
     assert_eq!(p.decide(&at("alice", src), T0 + 10 + 3600), Decision::Allow);
 }
@@ -141,7 +155,10 @@ fn a_fingerprint_failing_on_many_accounts_is_a_spray() {
     }
     let mut a = at("user9", "198.51.100.77");
     a.fingerprint = Some("hmac-of-Winter2024");
-    assert_eq!(p.decide(&a, T0 + 1), Decision::Reject(Reason::SprayedPassword));
+    assert_eq!(
+        p.decide(&a, T0 + 1),
+        Decision::Reject(Reason::SprayedPassword)
+    );
     a.fingerprint = Some("hmac-of-something-else");
     assert_eq!(p.decide(&a, T0 + 1), Decision::Allow);
 }
@@ -155,7 +172,10 @@ fn lockdown_lets_in_only_familiar_places_and_the_allowlist() {
     p.report(&by_device, Outcome::Success, T0);
     p.set_allowlist(["10.0.0.0/8".parse().unwrap()]);
     p.set_lockdown(Some(i64::from(T0) + 100));
-    assert_eq!(p.decide(&at("alice", "192.0.2.10"), T0 + 1), Decision::Allow);
+    assert_eq!(
+        p.decide(&at("alice", "192.0.2.10"), T0 + 1),
+        Decision::Allow
+    );
     assert_eq!(
         p.decide(&at("alice", "203.0.113.1"), T0 + 1),
         Decision::Reject(Reason::Lockdown)
@@ -166,7 +186,10 @@ fn lockdown_lets_in_only_familiar_places_and_the_allowlist() {
     moved.device = Some("phone-1");
     assert_eq!(p.decide(&moved, T0 + 1), Decision::Allow);
     // A timed lockdown ends by itself; a manual one when switched off.
-    assert_eq!(p.decide(&at("alice", "203.0.113.1"), T0 + 100), Decision::Allow);
+    assert_eq!(
+        p.decide(&at("alice", "203.0.113.1"), T0 + 100),
+        Decision::Allow
+    );
     p.set_lockdown(None);
     assert_eq!(p.lockdown_until(T0 + 1_000_000), Some(None));
     p.set_lockdown(Some(0));
@@ -188,7 +211,10 @@ fn bans_locks_and_the_allowlist() {
     );
     assert_eq!(p.decide(&at("x", "2001:db8::2"), T0), Decision::Allow);
     // Expired bans no longer count, before the daemon removes them.
-    assert_eq!(p.decide(&at("x", "203.0.113.200"), T0 + 60), Decision::Allow);
+    assert_eq!(
+        p.decide(&at("x", "203.0.113.200"), T0 + 60),
+        Decision::Allow
+    );
     p.unban(&"2001:db8::1/128".parse().unwrap());
     assert_eq!(p.decide(&at("x", "2001:db8::1"), T0), Decision::Allow);
     // The allowlist wins over a ban; a lock wins over the allowlist.
@@ -211,7 +237,10 @@ fn familiar_networks_from_the_logs_count() {
     p.learn_network("erin", &"198.51.100.7/32".parse().unwrap(), T0);
     p.set_lockdown(None);
     assert_eq!(p.decide(&at("erin", "192.0.2.44"), T0 + 1), Decision::Allow);
-    assert_eq!(p.decide(&at("erin", "198.51.100.8"), T0 + 1), Decision::Allow);
+    assert_eq!(
+        p.decide(&at("erin", "198.51.100.8"), T0 + 1),
+        Decision::Allow
+    );
     assert_eq!(
         p.decide(&at("erin", "203.0.113.1"), T0 + 1),
         Decision::Reject(Reason::Lockdown)
@@ -240,7 +269,11 @@ fn the_real_user_keeps_logging_in_through_a_long_attack() {
             p.report(&a, Outcome::Failure, now);
         }
         if i % 50 == 0 {
-            assert_eq!(p.decide(&at("alice", "192.0.2.10"), now), Decision::Allow, "{i}");
+            assert_eq!(
+                p.decide(&at("alice", "192.0.2.10"), now),
+                Decision::Allow,
+                "{i}"
+            );
             p.report(&at("alice", "192.0.2.10"), Outcome::Success, now);
         }
     }
@@ -252,7 +285,10 @@ fn a_busy_table_is_reported_to_the_caller() {
     let g = p.gate.write().unwrap();
     assert_eq!(p.try_decide(&at("x", "192.0.2.1"), T0), None);
     drop(g);
-    assert_eq!(p.try_decide(&at("x", "192.0.2.1"), T0), Some(Decision::Allow));
+    assert_eq!(
+        p.try_decide(&at("x", "192.0.2.1"), T0),
+        Some(Decision::Allow)
+    );
 }
 
 #[test]

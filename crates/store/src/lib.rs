@@ -299,10 +299,10 @@ impl Store {
     pub fn lockdown(&self) -> Result<Option<Lockdown>, StoreError> {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(tables::META)?;
-        let get = |k: &[u8]| -> Result<Option<u64>, StoreError> {
-            Ok(meta.get(k)?.map(|v| v.value()))
-        };
-        let (Some(since), Some(until)) = (get(tables::LOCKDOWN_SINCE)?, get(tables::LOCKDOWN_UNTIL)?)
+        let get =
+            |k: &[u8]| -> Result<Option<u64>, StoreError> { Ok(meta.get(k)?.map(|v| v.value())) };
+        let (Some(since), Some(until)) =
+            (get(tables::LOCKDOWN_SINCE)?, get(tables::LOCKDOWN_UNTIL)?)
         else {
             return Ok(None);
         };

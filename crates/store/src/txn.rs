@@ -295,7 +295,10 @@ impl<'a> Txn<'a> {
             }
             Some(l) => {
                 meta.insert(LOCKDOWN_SINCE, l.since.max(0) as u64)?;
-                meta.insert(LOCKDOWN_UNTIL, l.until.map_or(u64::MAX, |u| u.max(0) as u64))?;
+                meta.insert(
+                    LOCKDOWN_UNTIL,
+                    l.until.map_or(u64::MAX, |u| u.max(0) as u64),
+                )?;
                 meta.insert(LOCKDOWN_AUTOMATIC, u64::from(l.automatic))?;
             }
         }
