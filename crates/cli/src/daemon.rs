@@ -1,5 +1,5 @@
 //! `portcullis run`, `portcullis check-config`, and the admin client
-//! (`portcullis status|ban|unban|unlock`) for a running daemon.
+//! (`portcullis status|ban|unban|unlock|lockdown`) for a running daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +99,27 @@ pub struct UnbanArgs {
 pub struct UnlockArgs {
     /// The account.
     account: String,
+    #[command(flatten)]
+    client: Client,
+}
+
+/// `portcullis lockdown`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  portcullis lockdown on                  # until switched off
+  portcullis lockdown on --duration 4h
+  portcullis lockdown off
+  portcullis lockdown status
+
+In lockdown the policy server lets in only familiar places (networks and devices an
+account logged in from before) and allowlisted networks. See docs/policy.md.")]
+pub struct LockdownArgs {
+    /// `on`, `off` or `status`.
+    #[arg(value_parser = ["on", "off", "status"])]
+    state: String,
+    /// With `on`: how long (default: until switched off).
+    #[arg(long)]
+    duration: Option<String>,
     #[command(flatten)]
     client: Client,
 }
@@ -343,6 +364,38 @@ pub fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
         format!(
             "unlocked {}",
             v["unlocked"]["account"].as_str().unwrap_or("?")
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn lockdown(args: &LockdownArgs) -> Result<ExitCode> {
+    if args.duration.is_some() && args.state != "on" {
+        bail!("--duration goes with `lockdown on`");
+    }
+    let v = match args.state.as_str() {
+        "status" => args.client.call("GET", "/v1/lockdown", None)?,
+        state => {
+            let mut body = json!({"on": state == "on"});
+            if let Some(d) = &args.duration {
+                body["duration"] = json!(d);
+            }
+            args.client.call("POST", "/v1/lockdown", Some(body))?
+        }
+    };
+    print(args.client.json, &v, |v| {
+        if v["lockdown"].as_bool() != Some(true) {
+            return "lockdown is off".to_string();
+        }
+        format!(
+            "lockdown is on{} since {}, until {}",
+            if v["automatic"].as_bool() == Some(true) {
+                " (automatic: a distributed spray was found)"
+            } else {
+                ""
+            },
+            v["since"].as_str().unwrap_or("?"),
+            v["until"].as_str().unwrap_or("switched off"),
         )
     });
     Ok(ExitCode::SUCCESS)
