@@ -800,6 +800,11 @@ impl EngineLoop {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         d.reconfigure(config.bans.clone(), config.locks.clone());
+        // The allowlist in the file may have changed: the policy server follows.
+        self.shared
+            .policy
+            .policy
+            .set_allowlist(d.allowlist().into_iter().map(|(n, _)| n));
     }
 
     fn line(&mut self, l: Line) {

@@ -78,7 +78,7 @@ pub struct PolicyRuntime {
 #[derive(Debug, Default)]
 pub struct PolicyMetrics {
     /// Allowed, tarpitted, then rejected per [`Reason::ALL`].
-    pub decisions: [AtomicU64; 8],
+    pub decisions: [AtomicU64; 2 + Reason::ALL.len()],
     /// Answers given by the fallback because the budget ran out.
     pub fallbacks: AtomicU64,
     /// Reports: success, failure, ignored.
@@ -218,7 +218,7 @@ impl PolicyRuntime {
                         self.metrics.fallbacks.fetch_add(1, Ordering::Relaxed);
                         match self.fallback {
                             Fallback::Allow => Decision::Allow,
-                            Fallback::Reject => Decision::Reject(Reason::Lockdown),
+                            Fallback::Reject => Decision::Reject(Reason::Unavailable),
                         }
                     }
                 }

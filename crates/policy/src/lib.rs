@@ -150,17 +150,20 @@ pub enum Reason {
     Spraying,
     /// The password failed on many accounts.
     SprayedPassword,
+    /// No decision in time, and the caller's fallback is to refuse.
+    Unavailable,
 }
 
 impl Reason {
     /// All reasons, in metric order.
-    pub const ALL: [Reason; 6] = [
+    pub const ALL: [Reason; 7] = [
         Reason::Banned,
         Reason::AccountLocked,
         Reason::Lockdown,
         Reason::LockedOut,
         Reason::Spraying,
         Reason::SprayedPassword,
+        Reason::Unavailable,
     ];
 
     /// The name in metrics and answers.
@@ -172,6 +175,7 @@ impl Reason {
             Reason::LockedOut => "locked_out",
             Reason::Spraying => "spraying",
             Reason::SprayedPassword => "sprayed_password",
+            Reason::Unavailable => "unavailable",
         }
     }
 
@@ -185,6 +189,7 @@ impl Reason {
             }
             Reason::LockedOut => "Too many failed logins: try again later.",
             Reason::Spraying | Reason::SprayedPassword => "Login refused.",
+            Reason::Unavailable => "Login is unavailable for a moment: try again shortly.",
         }
     }
 }

@@ -286,6 +286,9 @@ async fn a_busy_policy_answers_the_fallback_within_the_budget() {
         let took = started.elapsed();
         drop(pause);
         assert_eq!(v["status"], status);
+        if status < 0 {
+            assert!(v["msg"].as_str().unwrap().contains("unavailable"), "{v}");
+        }
         assert!(took >= Duration::from_millis(50), "{took:?}");
         assert!(took < Duration::from_millis(1500), "{took:?}");
         assert_eq!(s.shared.policy.metrics.fallbacks.load(Ordering::Relaxed), 1);
