@@ -76,7 +76,15 @@ fn check_config_refuses_a_missing_token_file() {
 fn the_daemon_commands_are_listed_and_each_help_has_an_example() {
     let out = run(&["--help"]);
     let top = String::from_utf8_lossy(&out.stdout);
-    for command in ["run", "check-config", "status", "ban", "unban", "unlock"] {
+    for command in [
+        "run",
+        "check-config",
+        "status",
+        "ban",
+        "unban",
+        "unlock",
+        "lockdown",
+    ] {
         assert!(
             top.lines()
                 .any(|l| l.trim_start().starts_with(&format!("{command} "))),
