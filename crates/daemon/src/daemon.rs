@@ -441,6 +441,11 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
             .with_context(|| format!("cannot listen on {listen} (policy.listen)"))?;
         let bound = listener.local_addr()?;
         say!("policy server on http://{bound}");
+        if config.policy.secret_file.is_none() && !bound.ip().is_loopback() {
+            say!(
+                "warning: policy.listen is not on loopback and policy.secret_file is not set: anyone who reaches {bound} can ask and report"
+            );
+        }
         let app = crate::policy::router(Arc::clone(&shared));
         let limits = crate::serve::Limits {
             max_connections: config.policy.max_connections,
