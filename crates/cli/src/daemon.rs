@@ -139,7 +139,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 pub fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
     let c = Config::load(&args.config)?;
     println!(
-        "{}: valid. {} file pattern(s), syslog {}, journald {}, firewall {}, {} webhook(s), {} program(s), admin API {}{}",
+        "{}: valid. {} file pattern(s), syslog {}, journald {}, firewall {}, {} webhook(s), {} program(s), admin API {}, policy server {}{}",
         args.config.display(),
         c.sources.files.include.len(),
         match (c.sources.syslog.udp, c.sources.syslog.tcp) {
@@ -164,6 +164,10 @@ pub fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
         c.actions.webhook.len(),
         c.actions.exec.len(),
         c.http
+            .listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into()),
+        c.policy
             .listen
             .map(|a| a.to_string())
             .unwrap_or_else(|| "off".into()),

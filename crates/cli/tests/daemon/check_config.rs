@@ -43,6 +43,7 @@ fn the_shipped_sample_configuration_passes_check_config() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("valid. 2 file pattern(s)"), "{stdout}");
     assert!(stdout.contains("admin API 127.0.0.1:9470"), "{stdout}");
+    assert!(stdout.contains("policy server off"), "{stdout}");
     // The sample's allowlist is empty, and the operator is told to fill it in.
     assert!(stderr.contains("bans.allowlist is empty"), "{stderr}");
 }
