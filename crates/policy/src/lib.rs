@@ -300,6 +300,9 @@ fn remember(ring: &mut [u32; RECENT], x: u32) -> bool {
 #[derive(Debug, Default)]
 struct Gate {
     bans: HashMap<IpNet, u32>,
+    /// Bans per prefix length and family, kept in step with `bans`.
+    count_v4: Vec<u32>,
+    count_v6: Vec<u32>,
     /// Prefix lengths with at least one ban, per family, so a lookup tries only those.
     lens_v4: Vec<u8>,
     lens_v6: Vec<u8>,
@@ -308,21 +311,38 @@ struct Gate {
 }
 
 impl Gate {
-    fn reindex(&mut self) {
-        let mut v4: Vec<u8> = Vec::new();
-        let mut v6: Vec<u8> = Vec::new();
-        for n in self.bans.keys() {
-            let lens = if matches!(n, IpNet::V4(_)) {
-                &mut v4
-            } else {
-                &mut v6
-            };
-            if !lens.contains(&n.prefix_len()) {
-                lens.push(n.prefix_len());
-            }
+    /// Adds or replaces one ban, in O(1) plus the prefix lengths.
+    fn insert(&mut self, net: IpNet, until: u32) {
+        if self.bans.insert(net, until).is_none() {
+            self.count(&net, true);
         }
-        self.lens_v4 = v4;
-        self.lens_v6 = v6;
+    }
+
+    fn remove(&mut self, net: &IpNet) {
+        if self.bans.remove(net).is_some() {
+            self.count(net, false);
+        }
+    }
+
+    fn count(&mut self, net: &IpNet, add: bool) {
+        let (counts, lens, max) = match net {
+            IpNet::V4(_) => (&mut self.count_v4, &mut self.lens_v4, 33),
+            IpNet::V6(_) => (&mut self.count_v6, &mut self.lens_v6, 129),
+        };
+        counts.resize(max, 0);
+        let c = &mut counts[usize::from(net.prefix_len())];
+        *c = if add { *c + 1 } else { c.saturating_sub(1) };
+        *lens = (0..max as u8)
+            .filter(|&l| counts[usize::from(l)] > 0)
+            .collect();
+    }
+
+    fn clear(&mut self) {
+        self.bans.clear();
+        self.count_v4.clear();
+        self.count_v6.clear();
+        self.lens_v4.clear();
+        self.lens_v6.clear();
     }
 
     fn banned(&self, a: IpAddr, now: u32) -> bool {
@@ -729,25 +749,20 @@ impl Policy {
     /// Replaces the bans: (network, until).
     pub fn set_bans(&self, bans: impl IntoIterator<Item = (IpNet, i64)>) {
         let mut g = self.gate_mut();
-        g.bans = bans
-            .into_iter()
-            .map(|(n, u)| (n.trunc(), clamp(u)))
-            .collect();
-        g.reindex();
+        g.clear();
+        for (n, u) in bans {
+            g.insert(n.trunc(), clamp(u));
+        }
     }
 
     /// Adds or extends one ban.
     pub fn ban(&self, net: IpNet, until: i64) {
-        let mut g = self.gate_mut();
-        g.bans.insert(net.trunc(), clamp(until));
-        g.reindex();
+        self.gate_mut().insert(net.trunc(), clamp(until));
     }
 
     /// Lifts one ban.
     pub fn unban(&self, net: &IpNet) {
-        let mut g = self.gate_mut();
-        g.bans.remove(&net.trunc());
-        g.reindex();
+        self.gate_mut().remove(&net.trunc());
     }
 
     /// Replaces the allowlist.

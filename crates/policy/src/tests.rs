@@ -321,3 +321,33 @@ fn state_per_tracked_account_and_source_is_at_most_200_bytes() {
         assert!(b <= 200, "{b}");
     }
 }
+
+#[test]
+fn many_bans_are_added_and_lifted_one_at_a_time_cheaply() {
+    // 100,000 bans one by one, as the daemon dispatches them: each is O(1) (a
+    // quadratic re-index would take minutes here).
+    let p = Policy::new(Rules::default());
+    let started = std::time::Instant::now();
+    for i in 0..100_000u32 {
+        let a = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        p.ban(IpNet::from(IpAddr::V4(a)), i64::from(T0) + 60);
+    }
+    p.ban("198.51.100.0/24".parse().unwrap(), i64::from(T0) + 60);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(
+        p.decide(&at("x", "10.0.1.2"), T0),
+        Decision::Reject(Reason::Banned)
+    );
+    assert_eq!(
+        p.decide(&at("x", "198.51.100.9"), T0),
+        Decision::Reject(Reason::Banned)
+    );
+    p.unban(&"198.51.100.0/24".parse().unwrap());
+    assert_eq!(p.decide(&at("x", "198.51.100.9"), T0), Decision::Allow);
+    for i in 0..100_000u32 {
+        let a = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        p.unban(&IpNet::from(IpAddr::V4(a)));
+    }
+    assert_eq!(p.decide(&at("x", "10.0.1.2"), T0), Decision::Allow);
+    assert!(p.gate.read().unwrap().lens_v4.is_empty());
+}
