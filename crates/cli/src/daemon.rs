@@ -1,5 +1,5 @@
 //! `portcullis run`, `portcullis check-config`, and the admin client
-//! (`portcullis status|ban|unban|unlock`) for a running daemon.
+//! (`portcullis status|ban|unban|unlock|lockdown`) for a running daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +103,27 @@ pub struct UnlockArgs {
     client: Client,
 }
 
+/// `portcullis lockdown`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  portcullis lockdown on                  # until switched off
+  portcullis lockdown on --duration 4h
+  portcullis lockdown off
+  portcullis lockdown status
+
+In lockdown the policy server lets in only familiar places (networks and devices an
+account logged in from before) and allowlisted networks. See docs/policy.md.")]
+pub struct LockdownArgs {
+    /// `on`, `off` or `status`.
+    #[arg(value_parser = ["on", "off", "status"])]
+    state: String,
+    /// With `on`: how long (default: until switched off).
+    #[arg(long)]
+    duration: Option<String>,
+    #[command(flatten)]
+    client: Client,
+}
+
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.cleanup {
         let config = Config::load(&args.config)?;
@@ -118,7 +139,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 pub fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
     let c = Config::load(&args.config)?;
     println!(
-        "{}: valid. {} file pattern(s), syslog {}, journald {}, firewall {}, {} webhook(s), {} program(s), admin API {}{}",
+        "{}: valid. {} file pattern(s), syslog {}, journald {}, firewall {}, {} webhook(s), {} program(s), admin API {}, policy server {}{}",
         args.config.display(),
         c.sources.files.include.len(),
         match (c.sources.syslog.udp, c.sources.syslog.tcp) {
@@ -143,6 +164,10 @@ pub fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
         c.actions.webhook.len(),
         c.actions.exec.len(),
         c.http
+            .listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into()),
+        c.policy
             .listen
             .map(|a| a.to_string())
             .unwrap_or_else(|| "off".into()),
@@ -343,6 +368,38 @@ pub fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
         format!(
             "unlocked {}",
             v["unlocked"]["account"].as_str().unwrap_or("?")
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn lockdown(args: &LockdownArgs) -> Result<ExitCode> {
+    if args.duration.is_some() && args.state != "on" {
+        bail!("--duration goes with `lockdown on`");
+    }
+    let v = match args.state.as_str() {
+        "status" => args.client.call("GET", "/v1/lockdown", None)?,
+        state => {
+            let mut body = json!({"on": state == "on"});
+            if let Some(d) = &args.duration {
+                body["duration"] = json!(d);
+            }
+            args.client.call("POST", "/v1/lockdown", Some(body))?
+        }
+    };
+    print(args.client.json, &v, |v| {
+        if v["lockdown"].as_bool() != Some(true) {
+            return "lockdown is off".to_string();
+        }
+        format!(
+            "lockdown is on{} since {}, until {}",
+            if v["automatic"].as_bool() == Some(true) {
+                " (automatic: a distributed spray was found)"
+            } else {
+                ""
+            },
+            v["since"].as_str().unwrap_or("?"),
+            v["until"].as_str().unwrap_or("switched off"),
         )
     });
     Ok(ExitCode::SUCCESS)

@@ -57,6 +57,8 @@ enum Command {
     Unban(daemon::UnbanArgs),
     /// Unlocks an account on a running daemon.
     Unlock(daemon::UnlockArgs),
+    /// Switches lockdown on or off on a running daemon: only familiar places log in.
+    Lockdown(daemon::LockdownArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Ban(args) => daemon::ban(&args),
         Command::Unban(args) => daemon::unban(&args),
         Command::Unlock(args) => daemon::unlock(&args),
+        Command::Lockdown(args) => daemon::lockdown(&args),
     };
     match result {
         Ok(code) => code,

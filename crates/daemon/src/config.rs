@@ -36,6 +36,8 @@ pub struct Config {
     pub actions: ActionsConfig,
     /// The admin API, the report endpoint and metrics.
     pub http: HttpConfig,
+    /// The policy server (Dovecot, Weakforced clients, `/v1/allow`).
+    pub policy: PolicySettings,
 }
 
 /// `[daemon]`.
@@ -383,6 +385,188 @@ impl Default for HttpConfig {
 }
 
 /// Reads `"off"` as no address.
+/// `[policy]`: the policy server, asked before every login (docs/policy.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Where the policy listener listens; off unless set.
+    #[serde(deserialize_with = "listen")]
+    pub listen: Option<SocketAddr>,
+    /// The shared secret clients prove: the password of HTTP Basic auth (any user
+    /// name), an `X-API-Key` header, or a bearer token. Without it, no check (loopback
+    /// only, then).
+    pub secret_file: Option<PathBuf>,
+    /// The longest a decision may take before the fallback answer is given.
+    #[serde(deserialize_with = "duration")]
+    pub budget: Duration,
+    /// The answer when the budget runs out: `allow` or `reject`.
+    pub fallback: Fallback,
+    /// Whether reported logins also go to the detection engine as events. Turn off when
+    /// the same logins are read from the server's logs too.
+    pub report_to_engine: bool,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Unfamiliar failures before an account is locked for unfamiliar places.
+    pub lockout_threshold: u16,
+    /// Failures from familiar places before it is locked for those too.
+    pub familiar_threshold: u16,
+    /// The first lockout.
+    #[serde(deserialize_with = "duration")]
+    pub lockout_duration: Duration,
+    /// Each further lockout lasts this many times the one before.
+    pub lockout_escalation: f64,
+    /// The longest lockout.
+    #[serde(deserialize_with = "duration")]
+    pub lockout_max_duration: Duration,
+    /// Failure counters and escalation are forgotten after this long without a failure.
+    #[serde(deserialize_with = "duration")]
+    pub lockout_reset: Duration,
+    /// A place stays familiar this long after the account's last success there.
+    #[serde(deserialize_with = "duration")]
+    pub familiar_for: Duration,
+    /// The network of a familiar IPv4 address.
+    pub familiar_prefix_v4: u8,
+    /// The network of a familiar IPv6 address.
+    pub familiar_prefix_v6: u8,
+    /// Counted failures from one source before it is slowed down (0: never).
+    pub tarpit_after: u16,
+    /// The first delay.
+    #[serde(deserialize_with = "duration")]
+    pub tarpit: Duration,
+    /// The longest delay.
+    #[serde(deserialize_with = "duration")]
+    pub tarpit_max: Duration,
+    /// Distinct accounts one source failed on before its unfamiliar attempts are
+    /// refused (0: never).
+    pub source_accounts: u16,
+    /// How long a source's failures count.
+    #[serde(deserialize_with = "duration")]
+    pub source_window: Duration,
+    /// Distinct accounts one password fingerprint failed on before it is refused on
+    /// unfamiliar attempts (0: never).
+    pub fingerprint_accounts: u16,
+    /// How long a fingerprint's failures count.
+    #[serde(deserialize_with = "duration")]
+    pub fingerprint_window: Duration,
+    /// Accounts tracked at most.
+    pub max_accounts: usize,
+    /// Sources tracked at most.
+    pub max_sources: usize,
+    /// Password fingerprints tracked at most.
+    pub max_fingerprints: usize,
+    /// Lockdown on by itself when the engine finds a distributed campaign.
+    pub lockdown_auto: bool,
+    /// How long an automatic lockdown lasts after the last distributed campaign found.
+    #[serde(deserialize_with = "duration")]
+    pub lockdown_auto_duration: Duration,
+}
+
+/// The answer when the budget runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Let the login go ahead (the server still checks the password).
+    #[default]
+    Allow,
+    /// Refuse it.
+    Reject,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        let r = portcullis_policy::Rules::default();
+        let secs = |s: u32| Duration::from_secs(u64::from(s));
+        Self {
+            listen: None,
+            secret_file: None,
+            budget: Duration::from_millis(50),
+            fallback: Fallback::Allow,
+            report_to_engine: true,
+            max_connections: 4096,
+            lockout_threshold: r.lockout_threshold,
+            familiar_threshold: r.familiar_threshold,
+            lockout_duration: secs(r.lockout_secs),
+            lockout_escalation: r.lockout_escalation,
+            lockout_max_duration: secs(r.lockout_max_secs),
+            lockout_reset: secs(r.lockout_reset_secs),
+            familiar_for: secs(r.familiar_secs),
+            familiar_prefix_v4: r.prefix_v4,
+            familiar_prefix_v6: r.prefix_v6,
+            tarpit_after: r.tarpit_after,
+            tarpit: secs(r.tarpit_secs),
+            tarpit_max: secs(r.tarpit_max_secs),
+            source_accounts: r.source_accounts,
+            source_window: secs(r.source_window_secs),
+            fingerprint_accounts: r.fingerprint_accounts,
+            fingerprint_window: secs(r.fingerprint_window_secs),
+            max_accounts: r.max_accounts,
+            max_sources: r.max_sources,
+            max_fingerprints: r.max_fingerprints,
+            lockdown_auto: true,
+            lockdown_auto_duration: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl PolicySettings {
+    /// The policy's rules.
+    pub fn rules(&self) -> portcullis_policy::Rules {
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        portcullis_policy::Rules {
+            lockout_threshold: self.lockout_threshold,
+            familiar_threshold: self.familiar_threshold,
+            lockout_secs: secs(self.lockout_duration),
+            lockout_escalation: self.lockout_escalation,
+            lockout_max_secs: secs(self.lockout_max_duration),
+            lockout_reset_secs: secs(self.lockout_reset),
+            familiar_secs: secs(self.familiar_for),
+            prefix_v4: self.familiar_prefix_v4,
+            prefix_v6: self.familiar_prefix_v6,
+            tarpit_after: self.tarpit_after,
+            tarpit_secs: secs(self.tarpit),
+            tarpit_max_secs: secs(self.tarpit_max),
+            source_accounts: self.source_accounts,
+            source_window_secs: secs(self.source_window),
+            fingerprint_accounts: self.fingerprint_accounts,
+            fingerprint_window_secs: secs(self.fingerprint_window),
+            max_accounts: self.max_accounts,
+            max_sources: self.max_sources,
+            max_fingerprints: self.max_fingerprints,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(self.lockout_escalation >= 1.0 && self.lockout_escalation.is_finite()) {
+            bail!("policy.lockout_escalation must be at least 1");
+        }
+        if self.lockout_duration.is_zero() || self.lockout_max_duration < self.lockout_duration {
+            bail!(
+                "policy.lockout_duration must be positive and at most policy.lockout_max_duration"
+            );
+        }
+        if self.tarpit.is_zero() || self.tarpit_max < self.tarpit {
+            bail!("policy.tarpit must be positive and at most policy.tarpit_max");
+        }
+        if !(8..=32).contains(&self.familiar_prefix_v4)
+            || !(16..=128).contains(&self.familiar_prefix_v6)
+        {
+            bail!(
+                "policy.familiar_prefix_v4 must be 8..=32 and policy.familiar_prefix_v6 16..=128"
+            );
+        }
+        if self.budget.is_zero() || self.budget > Duration::from_secs(1) {
+            bail!("policy.budget must be between 1ms and 1s (Dovecot gives up after 2 s)");
+        }
+        if self.max_accounts == 0 || self.max_sources == 0 || self.max_fingerprints == 0 {
+            bail!("policy.max_accounts, max_sources and max_fingerprints must be positive");
+        }
+        if let Some(f) = &self.secret_file {
+            read_secret(f).context("policy.secret_file")?;
+        }
+        Ok(())
+    }
+}
+
 fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     let text = String::deserialize(d)?;
     if text == "off" {
@@ -472,6 +656,7 @@ impl Config {
                 bail!("actions.exec[{i}].argv must name a program");
             }
         }
+        self.policy.check()?;
         if self.http.listen.is_some() {
             match &self.http.token_file {
                 Some(f) => {

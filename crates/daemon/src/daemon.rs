@@ -48,6 +48,7 @@ use crate::config::{Config, FirewallBackend, StartAt};
 use crate::decide::{Decisions, Effect};
 use crate::http::Token;
 use crate::metrics::{Exposition, Family, Metrics};
+use crate::policy::PolicyRuntime;
 use crate::writer::StoreWriter;
 
 /// Writes one line to stderr (the journal, under systemd).
@@ -83,12 +84,25 @@ pub struct Shared {
     pub engine_alive: AtomicBool,
     /// Renders the sources' and actions' counters.
     pub source_metrics: Box<dyn Fn(&mut Exposition) + Send + Sync>,
+    /// The policy server's decisions, lockdown and counters.
+    pub policy: Arc<PolicyRuntime>,
 }
 
 impl Shared {
     /// Sends effects to the actions; a full queue drops and counts (the firewall is
     /// reconciled with the store periodically, so a dropped ban still lands).
     pub fn dispatch(&self, effects: Vec<Effect>) {
+        // The policy server answers from its own copy of bans and locks, so that it
+        // never waits for the decisions' lock (held across store commits).
+        let p = &self.policy.policy;
+        for e in &effects {
+            match e {
+                Effect::Ban(b) => p.ban(b.net, b.until),
+                Effect::Unban(b) | Effect::Expired(b) => p.unban(&b.net),
+                Effect::Lock(l) => p.lock(&l.account, l.until),
+                Effect::Unlock(l) => p.unlock(&l.account),
+            }
+        }
         for e in effects {
             if self.effects.try_send(e).is_err() {
                 self.metrics.actions_dropped.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +351,33 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
             .transpose()?
             .map(|s| Token::new(&s)))
     };
+    let policy = Arc::new(PolicyRuntime::new(&config.policy, &store)?);
+    {
+        let p = &policy.policy;
+        p.set_bans(decisions.bans().into_iter().map(|b| (b.net, b.until)));
+        p.set_allowlist(decisions.allowlist().into_iter().map(|(n, _)| n));
+        for l in decisions.locks() {
+            p.lock(&l.account, l.until);
+        }
+        let familiar = store.all_familiar(config.policy.max_accounts.saturating_mul(4))?;
+        for (account, net, at) in &familiar {
+            p.learn_network(account, net, (*at).clamp(0, i64::from(u32::MAX - 1)) as u32);
+        }
+        if let Some(l) = policy.lockdown(Timestamp::now().as_second()) {
+            say!(
+                "lockdown is on{} (since {})",
+                l.until
+                    .and_then(|u| Timestamp::from_second(u).ok())
+                    .map(|u| format!(" until {u}"))
+                    .unwrap_or_else(|| " until switched off".into()),
+                Timestamp::from_second(l.since)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
     let shared = Arc::new(Shared {
+        policy: Arc::clone(&policy),
         metrics: Arc::clone(&metrics),
         decisions: Mutex::new(decisions),
         store: Arc::clone(&store),
@@ -394,6 +434,34 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
     } else {
         None
     };
+    let (stop_policy_tx, stop_policy_rx) = tokio::sync::oneshot::channel::<()>();
+    let policy_server = if let Some(listen) = config.policy.listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (policy.listen)"))?;
+        let bound = listener.local_addr()?;
+        say!("policy server on http://{bound}");
+        if config.policy.secret_file.is_none() && !bound.ip().is_loopback() {
+            say!(
+                "warning: policy.listen is not on loopback and policy.secret_file is not set: anyone who reaches {bound} can ask and report"
+            );
+        }
+        let app = crate::policy::router(Arc::clone(&shared));
+        let limits = crate::serve::Limits {
+            max_connections: config.policy.max_connections,
+            ..Default::default()
+        };
+        Some(tokio::spawn(crate::serve::serve(
+            listener,
+            app,
+            limits,
+            async {
+                let _ = stop_policy_rx.await;
+            },
+        )))
+    } else {
+        None
+    };
     say!(
         "running{}: {} file pattern(s), state in {}",
         if dry_run {
@@ -421,10 +489,11 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
                         || new.sources.syslog.udp != current.sources.syslog.udp
                         || new.sources.syslog.tcp != current.sources.syslog.tcp
                         || new.http.listen != current.http.listen
+                        || new.policy.listen != current.policy.listen
                         || new.firewall.backend != current.firewall.backend
                         || new.daemon.state_dir != current.daemon.state_dir
                     {
-                        say!("reloaded; changes to sources, http.listen, firewall.backend or daemon.state_dir take effect at the next restart");
+                        say!("reloaded; changes to sources, http.listen, policy.listen, firewall.backend or daemon.state_dir take effect at the next restart");
                     } else {
                         say!("reloaded {}", path.display());
                     }
@@ -481,6 +550,10 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("engine thread: {e}"))?;
     let _ = stop_http_tx.send(());
     if let Some(h) = http {
+        let _ = h.await;
+    }
+    let _ = stop_policy_tx.send(());
+    if let Some(h) = policy_server {
         let _ = h.await;
     }
     drop(shared);
@@ -732,6 +805,11 @@ impl EngineLoop {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         d.reconfigure(config.bans.clone(), config.locks.clone());
+        // The allowlist in the file may have changed: the policy server follows.
+        self.shared
+            .policy
+            .policy
+            .set_allowlist(d.allowlist().into_iter().map(|(n, _)| n));
     }
 
     fn line(&mut self, l: Line) {
@@ -808,8 +886,13 @@ impl EngineLoop {
                     self.familiar_v6
                 };
                 let net = crate::decide::network_of(a, len);
-                self.familiar
-                    .insert((account.clone(), net), (t.instant.as_second(), a));
+                let at = t.instant.as_second();
+                self.shared.policy.policy.learn_network(
+                    account,
+                    &IpNet::from(a),
+                    at.clamp(0, i64::from(u32::MAX - 1)) as u32,
+                );
+                self.familiar.insert((account.clone(), net), (at, a));
             }
             if e.outcome != Outcome::Success
                 && let Some(a) = e.source

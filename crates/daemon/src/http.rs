@@ -10,6 +10,7 @@
 //! | `GET/POST/DELETE /v1/locks` | admin | list, lock (`{"account", "duration", "reason"}`), unlock (`?account=`) |
 //! | `GET/POST/DELETE /v1/allowlist` | admin | list, add (`{"network", "note"}`), remove (`?network=`) |
 //! | `GET /v1/familiar?account=` | admin | the networks an account logged in from |
+//! | `GET/POST /v1/lockdown` | admin | lockdown state; switch it (`{"on": true, "duration"?}` or `{"on": false}`) |
 //!
 //! Tokens go in `Authorization: Bearer …` and are compared in constant time (SHA-256
 //! digests compared with `subtle`). Without a valid token every `/v1/` path, known or
@@ -76,6 +77,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/bans", get(list_bans).post(add_ban).delete(remove_ban))
         .route("/locks", get(list_locks).post(add_lock).delete(remove_lock))
         .route("/familiar", get(familiar))
+        .route("/lockdown", get(lockdown).post(set_lockdown))
         .route(
             "/allowlist",
             get(list_allow).post(add_allow).delete(remove_allow),
@@ -154,6 +156,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let mut x = Exposition::default();
     render_own(&s.metrics, &mut x);
     (s.source_metrics)(&mut x);
+    s.policy.render(&mut x);
     (
         [(
             header::CONTENT_TYPE,
@@ -419,6 +422,7 @@ async fn add_allow(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let mut d = s.decisions.lock().unwrap_or_else(|p| p.into_inner());
     let r = d.allow(net, req.note.as_deref().unwrap_or("added by an operator"));
     s.dispatch(d.take_effects());
+    sync_allowlist(&s, &d);
     match r {
         Ok(added) => (
             if added {
@@ -439,12 +443,78 @@ async fn remove_allow(State(s): State<Arc<Shared>>, Query(q): Query<NetworkQuery
         Err(r) => return *r,
     };
     let mut d = s.decisions.lock().unwrap_or_else(|p| p.into_inner());
-    match d.disallow(net) {
+    let r = d.disallow(net);
+    sync_allowlist(&s, &d);
+    match r {
         Ok(true) => Json(json!({"removed": net.to_string()})).into_response(),
         Ok(false) => error(
             StatusCode::NOT_FOUND,
             format!("{net} was not added at run time (entries from the configuration stay)"),
         ),
+        Err(e) => store_failed(e),
+    }
+}
+
+/// The policy server's copy of the allowlist follows every change.
+fn sync_allowlist(s: &Shared, d: &crate::decide::Decisions) {
+    s.policy
+        .policy
+        .set_allowlist(d.allowlist().into_iter().map(|(n, _)| n));
+}
+
+fn lockdown_json(l: Option<&portcullis_store::Lockdown>) -> serde_json::Value {
+    let time = |t: i64| {
+        Timestamp::from_second(t)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    match l {
+        None => json!({"lockdown": false}),
+        Some(l) => json!({
+            "lockdown": true,
+            "since": time(l.since),
+            "until": l.until.map(time),
+            "automatic": l.automatic,
+        }),
+    }
+}
+
+/// Lockdown: on or off, since and until when.
+async fn lockdown(State(s): State<Arc<Shared>>) -> Response {
+    Json(lockdown_json(s.policy.lockdown(now()).as_ref())).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockdownRequest {
+    on: bool,
+    duration: Option<String>,
+}
+
+/// Switches lockdown on (until switched off, or for `duration`) or off.
+async fn set_lockdown(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: LockdownRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let duration = match req.duration.as_deref().map(parse_duration).transpose() {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let now = now();
+    let l = req.on.then(|| portcullis_store::Lockdown {
+        since: s.policy.lockdown(now).map_or(now, |l| l.since),
+        until: duration.map(|d| now.saturating_add(d.as_secs() as i64)),
+        automatic: false,
+    });
+    match s.policy.set_lockdown(&s.store, l.clone()) {
+        Ok(()) => {
+            eprintln!(
+                "portcullis: lockdown {} by an operator",
+                if req.on { "on" } else { "off" }
+            );
+            Json(lockdown_json(l.as_ref())).into_response()
+        }
         Err(e) => store_failed(e),
     }
 }

@@ -18,6 +18,8 @@
 //! - [`decide`]: bans (escalation, networks, allowlist) and locks from findings.
 //! - [`http`]: admin API, `POST /v1/events`, `/metrics`, `/healthz`.
 //! - [`reported`]: reading reported events.
+//! - [`policy`]: the policy server (Dovecot, Weakforced clients, `/v1/allow`) and
+//!   lockdown, around the pure `portcullis-policy`.
 //! - [`metrics`]: counters and their Prometheus text.
 //! - [`serve`]: the bounded HTTP server loop (also used by `breach serve`).
 //! - [`writer`]: the store writer thread: decisions and snapshots, off the engine thread.
@@ -28,6 +30,7 @@ pub mod daemon;
 pub mod decide;
 pub mod http;
 pub mod metrics;
+pub mod policy;
 pub mod reported;
 pub mod serve;
 pub mod writer;

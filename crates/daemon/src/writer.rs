@@ -164,6 +164,21 @@ fn decide(shared: &Shared, findings: &[Finding], repeaters: Vec<(IpAddr, Kind)>)
     let now = Timestamp::now().as_second();
     let lock = || shared.decisions.lock().unwrap_or_else(|p| p.into_inner());
     for f in findings {
+        if let Finding::Campaign {
+            kind: Kind::PasswordSpray,
+            distributed: true,
+            ..
+        } = f
+            && let Some(l) = shared.policy.campaign_found(&shared.store, now)
+        {
+            eprintln!(
+                "portcullis: lockdown on: a distributed password spray was found; only familiar places may log in until {}",
+                l.until
+                    .and_then(|u| Timestamp::from_second(u).ok())
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            );
+        }
         let mut d = lock();
         if let Err(e) = d.on_finding(f, now) {
             eprintln!("portcullis: cannot record a decision: {e}");

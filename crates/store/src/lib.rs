@@ -70,7 +70,7 @@ use ipnet::IpNet;
 use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata};
 
 pub use error::StoreError;
-pub use records::{Ban, Lock, Offence, Sizes, Snapshot, StoreLimits};
+pub use records::{Ban, Lock, Lockdown, Offence, Sizes, Snapshot, StoreLimits};
 pub use tables::SCHEMA_VERSION;
 pub use txn::Txn;
 
@@ -287,6 +287,50 @@ impl Store {
             .map(|(net, at)| Ok((tables::parse_net("familiar", &net)?, at)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Records the lockdown state (`None`: off).
+    pub fn set_lockdown(&self, lockdown: Option<&Lockdown>) -> Result<(), StoreError> {
+        self.write(|t| t.set_lockdown(lockdown))
+    }
+
+    /// The lockdown state, `None` when off.
+    pub fn lockdown(&self) -> Result<Option<Lockdown>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let meta = tx.open_table(tables::META)?;
+        let get =
+            |k: &[u8]| -> Result<Option<u64>, StoreError> { Ok(meta.get(k)?.map(|v| v.value())) };
+        let (Some(since), Some(until)) =
+            (get(tables::LOCKDOWN_SINCE)?, get(tables::LOCKDOWN_UNTIL)?)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Lockdown {
+            since: since.min(i64::MAX as u64) as i64,
+            until: (until != u64::MAX).then(|| until.min(i64::MAX as u64) as i64),
+            automatic: get(tables::LOCKDOWN_AUTOMATIC)? == Some(1),
+        }))
+    }
+
+    /// Every account's familiar sources: (account, network, last seen), at most
+    /// `limit` of them, for the policy server at start.
+    pub fn all_familiar(&self, limit: usize) -> Result<Vec<(String, IpNet, i64)>, StoreError> {
+        use redb::ReadableTable;
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(FAMILIAR)?;
+        let mut out = Vec::new();
+        for row in table.iter()?.take(limit) {
+            let (k, v) = row?;
+            let (account, net) = k.value();
+            let Ok(account) = std::str::from_utf8(account) else {
+                continue;
+            };
+            let Ok(net) = tables::parse_net("familiar", net) else {
+                continue;
+            };
+            out.push((account.to_owned(), net, v.value()));
+        }
         Ok(out)
     }
 

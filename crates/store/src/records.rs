@@ -121,3 +121,14 @@ impl Default for StoreLimits {
         }
     }
 }
+
+/// Lockdown mode, as stored: only familiar places may log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockdown {
+    /// When it was switched on (Unix seconds).
+    pub since: i64,
+    /// When it ends by itself; `None` lasts until switched off.
+    pub until: Option<i64>,
+    /// Switched on by a detected campaign rather than an operator.
+    pub automatic: bool,
+}

@@ -20,6 +20,12 @@ pub const SCHEMA_VERSION: u64 = 1;
 /// `"schema_version"` → [`SCHEMA_VERSION`].
 pub(crate) const META: TableDefinition<&[u8], u64> = TableDefinition::new("meta");
 pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Lockdown, when on: since (Unix seconds), until (`u64::MAX`: until switched off),
+/// automatic (0 or 1). Absent when off. Kept in `meta` so that older files need no
+/// new table.
+pub(crate) const LOCKDOWN_SINCE: &[u8] = b"lockdown_since";
+pub(crate) const LOCKDOWN_UNTIL: &[u8] = b"lockdown_until";
+pub(crate) const LOCKDOWN_AUTOMATIC: &[u8] = b"lockdown_automatic";
 
 /// Network → [`crate::Ban`].
 pub(crate) const BANS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bans");

@@ -8,7 +8,8 @@ use crate::tables::{
     LOCK_EXPIRY, LOCKS, OFFENCE_AGE, OFFENCES, SNAPSHOT, SNAPSHOT_ENGINE, SNAPSHOT_POSITIONS,
     SNAPSHOT_TIMES, SnapshotTimes, net_key,
 };
-use crate::{Ban, Lock, MAX_ACCOUNT_LEN, Offence, Snapshot, StoreError, StoreLimits};
+use crate::tables::{LOCKDOWN_AUTOMATIC, LOCKDOWN_SINCE, LOCKDOWN_UNTIL};
+use crate::{Ban, Lock, Lockdown, MAX_ACCOUNT_LEN, Offence, Snapshot, StoreError, StoreLimits};
 
 /// Changes made in one write transaction, given to the closure of
 /// [`crate::Store::write`]. They are committed together when the closure returns `Ok`,
@@ -280,6 +281,27 @@ impl<'a> Txn<'a> {
         let last = last.map_or(at, |l| l.max(at));
         accounts.insert(acct, last)?;
         age.insert((last, acct), ())?;
+        Ok(())
+    }
+
+    /// Records the lockdown state (`None`: off).
+    pub fn set_lockdown(&mut self, lockdown: Option<&Lockdown>) -> Result<(), StoreError> {
+        let mut meta = self.tx.open_table(tables::META)?;
+        match lockdown {
+            None => {
+                for k in [LOCKDOWN_SINCE, LOCKDOWN_UNTIL, LOCKDOWN_AUTOMATIC] {
+                    meta.remove(k)?;
+                }
+            }
+            Some(l) => {
+                meta.insert(LOCKDOWN_SINCE, l.since.max(0) as u64)?;
+                meta.insert(
+                    LOCKDOWN_UNTIL,
+                    l.until.map_or(u64::MAX, |u| u.max(0) as u64),
+                )?;
+                meta.insert(LOCKDOWN_AUTOMATIC, u64::from(l.automatic))?;
+            }
+        }
         Ok(())
     }
 

@@ -779,3 +779,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lockdown_and_familiar_sources_survive_reopening() {
+    let f = fixture();
+    {
+        let s = Store::open(&f.path).unwrap();
+        assert_eq!(s.lockdown().unwrap(), None);
+        let on = portcullis_store::Lockdown {
+            since: 100,
+            until: None,
+            automatic: false,
+        };
+        s.set_lockdown(Some(&on)).unwrap();
+        s.write(|t| {
+            t.put_familiar("alice", &net("192.0.2.0/24"), 50, 16)?;
+            t.put_familiar("bob", &net("198.51.100.7/32"), 60, 16)
+        })
+        .unwrap();
+    }
+    let s = Store::open(&f.path).unwrap();
+    let got = s.lockdown().unwrap().unwrap();
+    assert_eq!((got.since, got.until, got.automatic), (100, None, false));
+    let mut all = s.all_familiar(10).unwrap();
+    all.sort();
+    assert_eq!(
+        all,
+        vec![
+            ("alice".to_string(), net("192.0.2.0/24"), 50),
+            ("bob".to_string(), net("198.51.100.7/32"), 60)
+        ]
+    );
+    assert_eq!(s.all_familiar(1).unwrap().len(), 1);
+    let auto = portcullis_store::Lockdown {
+        since: 200,
+        until: Some(300),
+        automatic: true,
+    };
+    s.set_lockdown(Some(&auto)).unwrap();
+    assert_eq!(s.lockdown().unwrap(), Some(auto));
+    s.set_lockdown(None).unwrap();
+    assert_eq!(s.lockdown().unwrap(), None);
+}

@@ -212,6 +212,17 @@ impl Daemon {
         })
     }
 
+    /// The policy listener's base URL (`[policy] listen`), from its stderr.
+    pub fn policy_url(&self) -> String {
+        let log = self.wait_for_log("policy server on ", Duration::from_secs(30));
+        log.split("policy server on ")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .expect("policy URL")
+            .trim()
+            .to_string()
+    }
+
     /// Sends SIGTERM and waits (at most 30 s) for a clean exit; returns its status code.
     pub fn stop(mut self) -> Option<i32> {
         let pid = self.child.id() as i32;
@@ -316,4 +327,28 @@ pub fn spray_events(source: &str, accounts: usize) -> String {
         })
         .collect();
     Value::Array(events).to_string()
+}
+
+/// The policy secret every test daemon with a policy listener uses.
+pub const POLICY_SECRET: &str = "policy-secret-for-tests-0123456789";
+
+/// `POST {url}{path}` with `body` and the policy secret as `X-API-Key`: (status, JSON).
+pub fn policy_post(url: &str, path: &str, body: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .post(&format!("{url}{path}"))
+        .header("X-API-Key", POLICY_SECRET)
+        .content_type("application/json")
+        .send(body.as_bytes())
+        .expect("request to the policy server");
+    let status = resp.status().as_u16();
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }

@@ -43,6 +43,7 @@ fn the_shipped_sample_configuration_passes_check_config() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("valid. 2 file pattern(s)"), "{stdout}");
     assert!(stdout.contains("admin API 127.0.0.1:9470"), "{stdout}");
+    assert!(stdout.contains("policy server off"), "{stdout}");
     // The sample's allowlist is empty, and the operator is told to fill it in.
     assert!(stderr.contains("bans.allowlist is empty"), "{stderr}");
 }
@@ -76,7 +77,15 @@ fn check_config_refuses_a_missing_token_file() {
 fn the_daemon_commands_are_listed_and_each_help_has_an_example() {
     let out = run(&["--help"]);
     let top = String::from_utf8_lossy(&out.stdout);
-    for command in ["run", "check-config", "status", "ban", "unban", "unlock"] {
+    for command in [
+        "run",
+        "check-config",
+        "status",
+        "ban",
+        "unban",
+        "unlock",
+        "lockdown",
+    ] {
         assert!(
             top.lines()
                 .any(|l| l.trim_start().starts_with(&format!("{command} "))),
