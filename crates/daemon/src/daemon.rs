@@ -412,55 +412,39 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
 
     // HTTP.
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = if let Some(listen) = config.http.listen {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let bound = listener.local_addr()?;
-        say!("admin API on http://{bound}");
-        let app = crate::http::router(Arc::clone(&shared));
-        let limits = crate::serve::Limits {
-            max_connections: config.http.max_connections,
-            ..Default::default()
-        };
-        Some(tokio::spawn(crate::serve::serve(
-            listener,
-            app,
-            limits,
-            async {
-                let _ = stop_http_rx.await;
-            },
-        )))
-    } else {
-        None
+    let http = match config.http.listen {
+        Some(listen) => {
+            let (listener, bound) = bind(listen, "http.listen").await?;
+            say!("admin API on http://{bound}");
+            let app = crate::http::router(Arc::clone(&shared));
+            Some(spawn_server(
+                listener,
+                app,
+                config.http.max_connections,
+                stop_http_rx,
+            ))
+        }
+        None => None,
     };
     let (stop_policy_tx, stop_policy_rx) = tokio::sync::oneshot::channel::<()>();
-    let policy_server = if let Some(listen) = config.policy.listen {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen} (policy.listen)"))?;
-        let bound = listener.local_addr()?;
-        say!("policy server on http://{bound}");
-        if config.policy.secret_file.is_none() && !bound.ip().is_loopback() {
-            say!(
-                "warning: policy.listen is not on loopback and policy.secret_file is not set: anyone who reaches {bound} can ask and report"
-            );
+    let policy_server = match config.policy.listen {
+        Some(listen) => {
+            let (listener, bound) = bind(listen, "policy.listen").await?;
+            say!("policy server on http://{bound}");
+            if config.policy.secret_file.is_none() && !bound.ip().is_loopback() {
+                say!(
+                    "warning: policy.listen is not on loopback and policy.secret_file is not set: anyone who reaches {bound} can ask and report"
+                );
+            }
+            let app = crate::policy::router(Arc::clone(&shared));
+            Some(spawn_server(
+                listener,
+                app,
+                config.policy.max_connections,
+                stop_policy_rx,
+            ))
         }
-        let app = crate::policy::router(Arc::clone(&shared));
-        let limits = crate::serve::Limits {
-            max_connections: config.policy.max_connections,
-            ..Default::default()
-        };
-        Some(tokio::spawn(crate::serve::serve(
-            listener,
-            app,
-            limits,
-            async {
-                let _ = stop_policy_rx.await;
-            },
-        )))
-    } else {
-        None
+        None => None,
     };
     say!(
         "running{}: {} file pattern(s), state in {}",
@@ -615,6 +599,34 @@ enum Stream {
     File(Arc<Path>),
     Network,
     Journal,
+}
+
+/// A listener on `listen` (the configuration key `key`, for the error) and where it is.
+async fn bind(
+    listen: std::net::SocketAddr,
+    key: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} ({key})"))?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// Serves `app` on `listener` with at most `max_connections`, until `stop` fires.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    max_connections: usize,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    let limits = crate::serve::Limits {
+        max_connections,
+        ..Default::default()
+    };
+    tokio::spawn(crate::serve::serve(listener, app, limits, async {
+        let _ = stop.await;
+    }))
 }
 
 /// Lines (and position records) from followed files waiting for the engine; the

@@ -511,24 +511,18 @@ fn clock(s: &str) -> Option<(Time, &str)> {
 
 /// `YYYY-MM-DD[T ]hh:mm:ss[.frac]` at the start of `s`.
 fn civil_datetime(s: &str) -> Option<(DateTime, &str)> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
-        return None;
-    }
-    let date = Date::new(
-        digits(&b[0..4])? as i16,
-        digits(&b[5..7])? as i8,
-        digits(&b[8..10])? as i8,
-    )
-    .ok()?;
-    let (time, rest) = clock(&s[11..])?;
-    Some((date.to_datetime(time), rest))
+    dated(s, b'-', |c| matches!(c, b'T' | b' '))
 }
 
 /// `YYYY/MM/DD hh:mm:ss` at the start of `s` (nginx's `ngx_cached_err_log_time`).
 fn slash_datetime(s: &str) -> Option<(DateTime, &str)> {
+    dated(s, b'/', |c| c == b' ')
+}
+
+/// A year-first date with `sep` between its parts, a byte `mid` accepts, then a clock.
+fn dated(s: &str, sep: u8, mid: impl Fn(u8) -> bool) -> Option<(DateTime, &str)> {
     let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'/' || b[7] != b'/' || b[10] != b' ' {
+    if b.len() < 19 || b[4] != sep || b[7] != sep || !mid(b[10]) {
         return None;
     }
     let date = Date::new(
