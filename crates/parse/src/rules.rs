@@ -266,12 +266,11 @@ fn expand(pattern: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
 
-    use portcullis_core::{Origin, Outcome, Reason, Service};
+    use portcullis_core::{Outcome, Reason, Service};
 
     use super::{RuleConfig, Rules};
-    use crate::{Ctx, Line, Verdict};
+    use crate::Verdict;
 
     fn rule(name: &str, regex: &str, outcome: &str) -> RuleConfig {
         RuleConfig {
@@ -289,22 +288,7 @@ mod tests {
         program: Option<&str>,
         msg: &str,
     ) -> (Option<Verdict>, Vec<portcullis_core::Event>) {
-        let origin = Origin::default();
-        let ctx = Ctx {
-            time: None,
-            host: None,
-            origin: &origin,
-        };
-        let line = Line {
-            time: None,
-            host: None,
-            program: program.map(Cow::Borrowed),
-            pid: None,
-            message: Cow::Borrowed(msg),
-        };
-        let mut out = Vec::new();
-        let v = rules.parse(&line, &ctx, &mut out);
-        (v, out)
+        crate::testutil::run(|line, ctx, out| rules.parse(line, ctx, out), program, msg)
     }
 
     #[test]

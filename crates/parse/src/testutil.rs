@@ -10,8 +10,13 @@ use crate::{Ctx, Line, Verdict};
 /// A stateless service parser's entry point.
 pub(crate) type ParseFn = fn(&Line<'_>, &Ctx<'_>, &mut Vec<Event>) -> Verdict;
 
-/// Runs `parse` on one message with this program tag.
-pub(crate) fn run(parse: ParseFn, program: Option<&str>, message: &str) -> (Verdict, Vec<Event>) {
+/// Runs `parse` (a service parser, or anything read like one) on one message with this
+/// program tag.
+pub(crate) fn run<R>(
+    parse: impl FnOnce(&Line<'_>, &Ctx<'_>, &mut Vec<Event>) -> R,
+    program: Option<&str>,
+    message: &str,
+) -> (R, Vec<Event>) {
     let origin = Origin {
         file: Some("test.log".into()),
         line: 7,
