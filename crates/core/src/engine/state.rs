@@ -66,7 +66,8 @@ pub(crate) struct SourceState {
     pub verdict: Option<Verdict>,
     /// Failures of this source still in their typo window.
     pub pending: u32,
-    /// Suspicious failures on accounts that many other sources were failing on.
+    /// Set (to 1) at the end of input when this source's one account turned out to have
+    /// been sprayed (`Engine::enrol_late`); a count, so that snapshots keep their format.
     pub sprayed_hits: u32,
 }
 
