@@ -121,3 +121,105 @@ fn a_ban_from_the_admin_api_reaches_the_policy_at_once() {
         .expect("request");
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// Reported events: an office's users logging in each hour for five hours from their
+/// gateway, then a slow spray from 60 fresh addresses, two names each, one address a
+/// minute; stamped so that the spray ends now.
+fn office_then_spray() -> Vec<String> {
+    let end = jiff::Timestamp::now().as_second();
+    let start = end - 6 * 3600;
+    let at = |t: i64| jiff::Timestamp::from_second(t).expect("time").to_string();
+    let mut events = Vec::new();
+    for h in 0..5i64 {
+        for u in 0..100i64 {
+            events.push(serde_json::json!({
+                "time": at(start + h * 3600 + u * 20),
+                "source": "198.51.100.1",
+                "user": format!("user{u}@example.org"),
+                "outcome": "success",
+            }));
+        }
+    }
+    let spray = end - 3600;
+    for i in 0..60i64 {
+        for k in 0..2i64 {
+            events.push(serde_json::json!({
+                "time": at(spray + i * 60 + k * 30),
+                "source": format!("10.3.{i}.5"),
+                "user": format!("user{}@example.org", i * 2 + k),
+                "outcome": "failure",
+                "reason": "bad_password",
+            }));
+        }
+    }
+    events.iter().map(|e| e.to_string()).collect()
+}
+
+fn post_all(d: &common::daemon::Daemon, events: &[String]) {
+    let (code, v) = d.report(&format!("[{}]", events.join(",")));
+    assert_eq!(code, 202, "{v}");
+}
+
+#[test]
+fn a_distributed_spray_switches_lockdown_on_by_itself() {
+    let dir = DaemonDir::new();
+    let cfg = config(&dir);
+    let d = dir.start();
+    let url = d.policy_url();
+    // Alice's phone is familiar to the policy before the attack.
+    report_success(&url, "alice@example.org", "192.0.2.10");
+    post_all(&d, &office_then_spray());
+    d.wait_for_log(
+        "lockdown on: a distributed password spray was found",
+        std::time::Duration::from_secs(30),
+    );
+    // Strangers are refused with the lockdown's message; Alice's phone is not.
+    let body =
+        r#"{"login":"alice@example.org","pwhash":"abc","remote":"203.0.113.5","protocol":"imap"}"#;
+    let (code, v) = policy_post(&url, "/?command=allow", body);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], -1, "{v}");
+    assert!(
+        v["msg"].as_str().is_some_and(|m| m.contains("restricted")),
+        "{v}"
+    );
+    assert_eq!(allow(&url, "alice@example.org", "192.0.2.10"), 0);
+    // The operator sees it is automatic and when it ends.
+    let out = d.client(&cfg, &["lockdown", "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["lockdown"], true, "{v}");
+    assert_eq!(v["automatic"], true, "{v}");
+    assert!(v["until"].is_string(), "{v}");
+    assert!(d.metrics().contains("portcullis_policy_lockdown 1"));
+    assert_eq!(d.stop(), Some(0));
+
+    // With `lockdown_auto = false` the same attack leaves remote access open.
+    let dir = DaemonDir::new();
+    std::fs::write(dir.path("policy-secret"), POLICY_SECRET).expect("secret");
+    let cfg = dir.config(&format!(
+        "[policy]\nlisten = \"127.0.0.1:0\"\nsecret_file = \"{}\"\nlockdown_auto = false\n",
+        dir.path("policy-secret").display()
+    ));
+    let d = dir.start();
+    let url = d.policy_url();
+    post_all(&d, &office_then_spray());
+    // The spray is still found; only lockdown stays off, also once the daemon has
+    // finished every decision and stopped.
+    common::daemon::wait_for(
+        "the spray's campaign",
+        std::time::Duration::from_secs(30),
+        || (d.status()["campaigns"].as_u64() >= Some(1)).then_some(()),
+    );
+    assert_eq!(allow(&url, "alice@example.org", "203.0.113.5"), 0);
+    assert!(d.metrics().contains("portcullis_policy_lockdown 0"));
+    assert_eq!(d.stop(), Some(0));
+    // Every decision was made before the stop; a lockdown would have been stored.
+    let d = dir.start();
+    assert_eq!(
+        allow(&d.policy_url(), "alice@example.org", "203.0.113.5"),
+        0
+    );
+    let out = d.client(&cfg, &["lockdown", "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["lockdown"], false, "{v}");
+}
