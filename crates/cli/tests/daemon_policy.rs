@@ -1,5 +1,6 @@
 //! End-to-end tests of the policy server in `portcullis run`: its listener, lockdown
-//! through the admin client, lockdown kept across a restart, and its metrics.
+//! through the admin client and by itself on a distributed spray, lockdown kept across
+//! a restart, and its metrics.
 //! (The real Dovecot talks to it in `daemon_dovecot.rs`.)
 
 mod common;
