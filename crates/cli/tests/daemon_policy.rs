@@ -224,3 +224,45 @@ fn a_distributed_spray_switches_lockdown_on_by_itself() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["lockdown"], false, "{v}");
 }
+
+#[test]
+fn sighup_changes_the_thresholds_without_forgetting_the_failures() {
+    let dir = DaemonDir::new();
+    std::fs::write(dir.path("policy-secret"), POLICY_SECRET).expect("secret");
+    let policy = |extra: &str| {
+        dir.config(&format!(
+            "[policy]\nlisten = \"127.0.0.1:0\"\nsecret_file = \"{}\"\ntarpit_after = 0\nsource_accounts = 0\n{extra}",
+            dir.path("policy-secret").display()
+        ))
+    };
+    policy("");
+    let d = dir.start();
+    let url = d.policy_url();
+    let fail = |pw: &str| {
+        let body = format!(
+            r#"{{"login":"dave@example.org","pwhash":"{pw}","remote":"203.0.113.9","success":false,"policy_reject":false}}"#
+        );
+        let (code, v) = policy_post(&url, "/?command=report", &body);
+        assert_eq!(code, 200, "{v}");
+    };
+    for pw in ["a1", "a2", "a3"] {
+        fail(pw);
+    }
+    assert_eq!(allow(&url, "dave@example.org", "203.0.113.9"), 0);
+
+    policy("lockout_threshold = 4\n");
+    d.signal("HUP");
+    d.wait_for_log("reloaded", std::time::Duration::from_secs(10));
+    // The three failures already counted stand: a fourth locks the account.
+    fail("a4");
+    assert_eq!(allow(&url, "dave@example.org", "203.0.113.9"), -1);
+
+    // Table sizes wait for a restart, and the operator is told.
+    policy("lockout_threshold = 4\nmax_accounts = 1000\n");
+    d.signal("HUP");
+    d.wait_for_log(
+        "take effect at the next restart",
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(allow(&url, "dave@example.org", "203.0.113.9"), -1);
+}

@@ -469,6 +469,17 @@ async fn serve(config: Config, path: PathBuf) -> Result<()> {
         tokio::select! {
             _ = hup.recv() => match Config::load(&path) {
                 Ok(new) => {
+                    // The policy takes its new settings here, before "reloaded" is said.
+                    let policy_whole = match shared.policy.reload(&new.policy) {
+                        Ok(whole) => whole,
+                        Err(e) => {
+                            say!("policy settings not reloaded: {e:#}");
+                            true
+                        }
+                    };
+                    if !policy_whole || new.policy.max_connections != current.policy.max_connections {
+                        say!("policy settings reloaded; changes to policy.max_connections, its max_* table sizes and familiar prefix lengths take effect at the next restart");
+                    }
                     if new.sources.files.include != current.sources.files.include
                         || new.sources.syslog.udp != current.sources.syslog.udp
                         || new.sources.syslog.tcp != current.sources.syslog.tcp

@@ -36,7 +36,7 @@ pub mod wforce;
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -62,16 +62,42 @@ use crate::metrics::{Exposition, Family};
 pub struct PolicyRuntime {
     /// The decisions.
     pub policy: Policy,
+    /// The settings a reload can change, read once per request.
+    knobs: RwLock<Knobs>,
+    /// Lockdown as stored.
+    lockdown: Mutex<Option<Lockdown>>,
+    /// Counters.
+    pub metrics: PolicyMetrics,
+}
+
+/// The listener's own settings (the policy's thresholds live in the policy).
+#[derive(Debug, Clone, Copy)]
+struct Knobs {
     /// The clients' secret, as its digest.
     secret: Option<[u8; 32]>,
     budget: Duration,
     fallback: Fallback,
     report_to_engine: bool,
     auto_lockdown: Option<Duration>,
-    /// Lockdown as stored.
-    lockdown: Mutex<Option<Lockdown>>,
-    /// Counters.
-    pub metrics: PolicyMetrics,
+}
+
+impl Knobs {
+    fn new(settings: &PolicySettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            secret: settings
+                .secret_file
+                .as_deref()
+                .map(crate::config::read_secret)
+                .transpose()?
+                .map(|s| Sha256::digest(s.as_bytes()).into()),
+            budget: settings.budget,
+            fallback: settings.fallback,
+            report_to_engine: settings.report_to_engine,
+            auto_lockdown: settings
+                .lockdown_auto
+                .then_some(settings.lockdown_auto_duration),
+        })
+    }
 }
 
 /// The policy server's counters.
@@ -98,12 +124,7 @@ pub struct PolicyMetrics {
 impl PolicyRuntime {
     /// Builds the policy from the settings and the lockdown the store holds.
     pub fn new(settings: &PolicySettings, store: &Store) -> anyhow::Result<Self> {
-        let secret = settings
-            .secret_file
-            .as_deref()
-            .map(crate::config::read_secret)
-            .transpose()?
-            .map(|s| Sha256::digest(s.as_bytes()).into());
+        let knobs = Knobs::new(settings)?;
         let policy = Policy::new(settings.rules());
         let lockdown = store.lockdown()?;
         if let Some(l) = &lockdown {
@@ -111,16 +132,24 @@ impl PolicyRuntime {
         }
         Ok(Self {
             policy,
-            secret,
-            budget: settings.budget,
-            fallback: settings.fallback,
-            report_to_engine: settings.report_to_engine,
-            auto_lockdown: settings
-                .lockdown_auto
-                .then_some(settings.lockdown_auto_duration),
+            knobs: RwLock::new(knobs),
             lockdown: Mutex::new(lockdown),
             metrics: PolicyMetrics::default(),
         })
+    }
+
+    fn knobs(&self) -> Knobs {
+        *self.knobs.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes reloaded settings at once, keeping everything learnt (a SIGHUP). The
+    /// listener's address and the tables' sizes and prefix lengths wait for a restart:
+    /// returns `Ok(false)` when they were asked to change. A secret file that cannot be
+    /// read refuses the whole reload, keeping the running settings.
+    pub fn reload(&self, settings: &PolicySettings) -> anyhow::Result<bool> {
+        let knobs = Knobs::new(settings)?;
+        *self.knobs.write().unwrap_or_else(|p| p.into_inner()) = knobs;
+        Ok(self.policy.set_rules(settings.rules()))
     }
 
     /// The lockdown in force at `now`, if any.
@@ -144,7 +173,7 @@ impl PolicyRuntime {
     /// A distributed spray was found at `now`: lockdown on (or longer), unless off in
     /// the configuration or already on until switched off. Returns the new lockdown.
     pub fn campaign_found(&self, store: &Store, now: i64) -> Option<Lockdown> {
-        let hold = self.auto_lockdown?;
+        let hold = self.knobs().auto_lockdown?;
         let current = self.lockdown(now);
         if current.as_ref().is_some_and(|l| l.until.is_none()) {
             return None;
@@ -164,7 +193,7 @@ impl PolicyRuntime {
     }
 
     fn authorised(&self, headers: &HeaderMap) -> bool {
-        let Some(secret) = &self.secret else {
+        let Some(secret) = &self.knobs().secret else {
             return true;
         };
         let matches = |given: &[u8]| -> bool {
@@ -212,11 +241,12 @@ impl PolicyRuntime {
                         }
                     }
                 };
-                match tokio::time::timeout(self.budget, wait).await {
+                let knobs = self.knobs();
+                match tokio::time::timeout(knobs.budget, wait).await {
                     Ok(d) => d,
                     Err(_) => {
                         self.metrics.fallbacks.fetch_add(1, Ordering::Relaxed);
-                        match self.fallback {
+                        match knobs.fallback {
                             Fallback::Allow => Decision::Allow,
                             Fallback::Reject => Decision::Reject(Reason::Unavailable),
                         }
@@ -252,7 +282,10 @@ impl PolicyRuntime {
                 }
             }
         };
-        if tokio::time::timeout(self.budget, wait).await.is_err() {
+        if tokio::time::timeout(self.knobs().budget, wait)
+            .await
+            .is_err()
+        {
             self.metrics.reports_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -591,7 +624,7 @@ fn malformed(s: &Shared, e: &str) -> Response {
 async fn report(s: &Shared, p: &Parsed<'_>, service: Service) -> Result<(), String> {
     let (learnt, outcome) = p.outcome()?;
     s.policy.learn(&p.attempt(), learnt, now32()).await;
-    if s.policy.report_to_engine
+    if s.policy.knobs().report_to_engine
         && let Some(source) = p.source
     {
         let mut e = Event::new(service, outcome);

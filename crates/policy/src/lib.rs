@@ -45,7 +45,10 @@ use ipnet::IpNet;
 use table::{Table, Touched, Wait};
 
 /// Every threshold of the policy, with its default (docs/configuration.md, `[policy]`).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// All but the table sizes and the familiar networks' prefix lengths can change while
+/// the policy runs ([`Policy::set_rules`]): those two shape the tables and their keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
     /// Counted failures from unfamiliar places before the account is locked for them
     /// (Entra's smart lockout starts at 10).
@@ -297,7 +300,7 @@ fn remember(ring: &mut [u32; RECENT], x: u32) -> bool {
 }
 
 /// Bans, the allowlist and locks as the daemon holds them, for lookups.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Gate {
     bans: HashMap<IpNet, u32>,
     /// Bans per prefix length and family, kept in step with `bans`.
@@ -308,6 +311,9 @@ struct Gate {
     lens_v6: Vec<u8>,
     allow: Vec<IpNet>,
     locks: HashMap<u64, u32, foldhash::fast::RandomState>,
+    /// The thresholds in force: read with the gate, so a change applies to whole
+    /// decisions, never half of one.
+    rules: Rules,
 }
 
 impl Gate {
@@ -366,7 +372,8 @@ impl Gate {
 
 /// The policy: its tables and the gate. Shared by reference between threads.
 pub struct Policy {
-    rules: Rules,
+    /// The rules it was made with: their sizes and prefix lengths hold for its life.
+    fixed: Rules,
     hasher: foldhash::fast::RandomState,
     accounts: Table<Account>,
     sources: Table<Source>,
@@ -379,7 +386,7 @@ pub struct Policy {
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policy")
-            .field("rules", &self.rules)
+            .field("rules", &self.rules())
             .finish_non_exhaustive()
     }
 }
@@ -407,15 +414,41 @@ impl Policy {
             sources: Table::new(rules.max_sources),
             prints: Table::new(rules.max_fingerprints),
             hasher: foldhash::fast::RandomState::default(),
-            gate: RwLock::new(Gate::default()),
+            gate: RwLock::new(Gate {
+                bans: HashMap::new(),
+                count_v4: Vec::new(),
+                count_v6: Vec::new(),
+                lens_v4: Vec::new(),
+                lens_v6: Vec::new(),
+                allow: Vec::new(),
+                locks: HashMap::default(),
+                rules,
+            }),
             lockdown_until: AtomicU32::new(0),
-            rules,
+            fixed: rules,
         }
     }
 
-    /// The rules.
-    pub fn rules(&self) -> &Rules {
-        &self.rules
+    /// The rules in force.
+    pub fn rules(&self) -> Rules {
+        self.gate(Wait::Block).map_or(self.fixed, |g| g.rules)
+    }
+
+    /// Takes new thresholds at once, keeping everything learnt. The table sizes and
+    /// the prefix lengths stay as they were made (they shape the tables and their
+    /// keys); returns `false` when `rules` asked to change them.
+    pub fn set_rules(&self, rules: Rules) -> bool {
+        let fixed = self.fixed;
+        let kept = Rules {
+            prefix_v4: fixed.prefix_v4,
+            prefix_v6: fixed.prefix_v6,
+            max_accounts: fixed.max_accounts,
+            max_sources: fixed.max_sources,
+            max_fingerprints: fixed.max_fingerprints,
+            ..rules
+        };
+        self.gate_mut().rules = kept;
+        kept == rules
     }
 
     fn hash(&self, x: impl Hash) -> u64 {
@@ -442,9 +475,9 @@ impl Policy {
 
     fn network(&self, a: IpAddr) -> IpNet {
         let len = if a.is_ipv4() {
-            self.rules.prefix_v4
+            self.fixed.prefix_v4
         } else {
-            self.rules.prefix_v6
+            self.fixed.prefix_v6
         };
         IpNet::new(a, len).map_or_else(|_| IpNet::from(a), |n| n.trunc())
     }
@@ -482,7 +515,7 @@ impl Policy {
 
     fn decide_with(&self, a: &Attempt<'_>, now: u32, wait: Wait) -> Option<Decision> {
         let key = self.account_key(a.account);
-        let allowlisted = {
+        let (allowlisted, r) = {
             let g = self.gate(wait)?;
             let allowlisted = a.source.is_some_and(|s| g.allowed(s));
             if !allowlisted && a.source.is_some_and(|s| g.banned(s, now)) {
@@ -491,10 +524,10 @@ impl Policy {
             if g.locks.get(&key).is_some_and(|&u| u > now) {
                 return Some(Decision::Reject(Reason::AccountLocked));
             }
-            allowlisted
+            (allowlisted, g.rules)
         };
         let places = self.places(a);
-        let familiar_secs = self.rules.familiar_secs;
+        let familiar_secs = r.familiar_secs;
         let (familiar, counter) = self.accounts.read(key, wait, |e| match e {
             None => (false, Counter::default()),
             Some(e) => {
@@ -513,7 +546,6 @@ impl Policy {
             return Some(Decision::Allow);
         }
         if let Some(fp) = a.fingerprint {
-            let r = &self.rules;
             let sprayed = self.prints.read(self.hash((4u8, fp)), wait, |p| {
                 p.is_some_and(|p| {
                     r.fingerprint_accounts > 0
@@ -526,7 +558,6 @@ impl Policy {
             }
         }
         if let Some(s) = a.source {
-            let r = &self.rules;
             let d = self.sources.read(self.source_key(s), wait, |e| {
                 let Some(e) = e.filter(|e| now.saturating_sub(e.first) < r.source_window_secs)
                 else {
@@ -568,12 +599,11 @@ impl Policy {
         }
         let key = self.account_key(a.account);
         let places = self.places(a);
-        let r = &self.rules;
-        let stale = now.saturating_sub(r.lockout_reset_secs.max(r.familiar_secs));
-        let allowlisted = match a.source {
-            Some(s) => self.gate(wait)?.allowed(s),
-            None => false,
+        let (allowlisted, r) = {
+            let g = self.gate(wait)?;
+            (a.source.is_some_and(|s| g.allowed(s)), g.rules)
         };
+        let stale = now.saturating_sub(r.lockout_reset_secs.max(r.familiar_secs));
         if result == Outcome::Success {
             // A source caught spraying does not make itself familiar by guessing right.
             let suspect = match a.source {
@@ -692,7 +722,7 @@ impl Policy {
             *network
         };
         let k = self.net_key(&net);
-        let stale = at.saturating_sub(self.rules.familiar_secs);
+        let stale = at.saturating_sub(self.rules().familiar_secs);
         self.accounts
             .update(key, Wait::Block, stale, Account::default, |e| {
                 learn(&mut e.places, k, at)
@@ -719,6 +749,7 @@ impl Policy {
     /// What the policy knows of an account and a source, for operators.
     pub fn stats(&self, account: Option<&str>, source: Option<IpAddr>, now: u32) -> Stats {
         let mut s = Stats::default();
+        let familiar_secs = self.rules().familiar_secs;
         if let Some(acc) = account {
             self.accounts.read(self.account_key(acc), Wait::Block, |e| {
                 if let Some(e) = e {
@@ -728,9 +759,7 @@ impl Policy {
                     s.familiar_places = e
                         .places
                         .iter()
-                        .filter(|p| {
-                            p.key != 0 && now.saturating_sub(p.seen) < self.rules.familiar_secs
-                        })
+                        .filter(|p| p.key != 0 && now.saturating_sub(p.seen) < familiar_secs)
                         .count() as u32;
                 }
             });

@@ -351,3 +351,58 @@ fn many_bans_are_added_and_lifted_one_at_a_time_cheaply() {
     assert_eq!(p.decide(&at("x", "10.0.1.2"), T0), Decision::Allow);
     assert!(p.gate.read().unwrap().lens_v4.is_empty());
 }
+
+#[test]
+fn new_thresholds_apply_at_once_and_keep_what_was_learnt() {
+    let p = Policy::new(Rules::default());
+    user_logs_in(&p, T0);
+    for i in 0..3 {
+        let pw = format!("guess{i}");
+        p.report(
+            &with_pw(at("alice", "203.0.113.7"), &pw),
+            Outcome::Failure,
+            T0 + 1,
+        );
+    }
+    assert_ne!(
+        p.decide(&at("alice", "203.0.113.7"), T0 + 2),
+        Decision::Reject(Reason::LockedOut)
+    );
+    // Lowered below the three failures already counted: the next one locks.
+    let lower = Rules {
+        lockout_threshold: 4,
+        ..Rules::default()
+    };
+    assert!(p.set_rules(lower));
+    assert_eq!(p.rules().lockout_threshold, 4);
+    p.report(
+        &with_pw(at("alice", "203.0.113.7"), "guess3"),
+        Outcome::Failure,
+        T0 + 3,
+    );
+    assert_eq!(
+        p.decide(&at("alice", "203.0.113.7"), T0 + 4),
+        Decision::Reject(Reason::LockedOut)
+    );
+    // The office is still familiar: nothing learnt was lost.
+    assert_eq!(
+        p.decide(&at("alice", "192.0.2.10"), T0 + 4),
+        Decision::Allow
+    );
+    // Sizes and prefix lengths stay as made, and the caller is told.
+    let resized = Rules {
+        max_accounts: 7,
+        prefix_v4: 16,
+        tarpit_after: 2,
+        ..lower
+    };
+    assert!(!p.set_rules(resized));
+    let now = p.rules();
+    assert_eq!(now.tarpit_after, 2);
+    assert_eq!(now.max_accounts, Rules::default().max_accounts);
+    assert_eq!(now.prefix_v4, Rules::default().prefix_v4);
+    assert_eq!(
+        p.decide(&at("alice", "192.0.3.10"), T0 + 4),
+        Decision::Reject(Reason::LockedOut)
+    );
+}
