@@ -379,29 +379,45 @@ impl PolicyRuntime {
     }
 }
 
+/// A string of a request body: borrowed from the body unless it has escapes.
+///
+/// serde borrows a `Cow<str>` field only when it is the field's whole type, not inside
+/// an `Option`; this newtype makes `Option<Text>` borrow too, so that reading a login
+/// allocates only for escaped strings.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A login as any of the three kinds of client describes it. Unknown keys (nested
 /// `attrs`, Dovecot's `session_id`, …) are ignored.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Login<'a> {
     #[serde(borrow, alias = "account", alias = "user")]
-    login: Option<Cow<'a, str>>,
+    login: Option<Text<'a>>,
     #[serde(borrow, alias = "source")]
-    remote: Option<Cow<'a, str>>,
+    remote: Option<Text<'a>>,
     #[serde(borrow, alias = "password")]
-    pwhash: Option<Cow<'a, str>>,
+    pwhash: Option<Text<'a>>,
     #[serde(borrow)]
-    fingerprint: Option<Cow<'a, str>>,
+    fingerprint: Option<Text<'a>>,
     #[serde(borrow, alias = "device")]
-    device_id: Option<Cow<'a, str>>,
+    device_id: Option<Text<'a>>,
     #[serde(borrow)]
-    protocol: Option<Cow<'a, str>>,
+    protocol: Option<Text<'a>>,
     success: Option<bool>,
     policy_reject: Option<bool>,
     #[serde(borrow)]
-    fail_type: Option<Cow<'a, str>>,
+    fail_type: Option<Text<'a>>,
     /// `/v1/report`: `success` or `failure`.
     #[serde(borrow)]
-    outcome: Option<Cow<'a, str>>,
+    outcome: Option<Text<'a>>,
 }
 
 /// Longest text field taken (longer is malformed).
@@ -544,7 +560,7 @@ pub(crate) fn failure(status: StatusCode, reason: &str) -> Response {
     )
 }
 
-pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: impl IntoResponse) -> Response {
     (
         status,
         [(
@@ -588,9 +604,14 @@ async fn command(s: &Arc<Shared>, name: &str, body: &[u8], service: Service) -> 
     match name {
         "allow" => match parse(body, s) {
             Ok(p) => {
-                let d = s.policy.decide(&p.attempt(), now32()).await;
-                let (status, msg) = match d {
-                    Decision::Allow => (0, ""),
+                let (status, msg) = match s.policy.decide(&p.attempt(), now32()).await {
+                    // The common answer is written once.
+                    Decision::Allow => {
+                        return json_response(
+                            StatusCode::OK,
+                            r#"{"status":0,"msg":"","r_attrs":{}}"#,
+                        );
+                    }
                     Decision::Tarpit(n) => (i64::from(n), ""),
                     Decision::Reject(r) => (-1, r.message()),
                 };
@@ -606,7 +627,7 @@ async fn command(s: &Arc<Shared>, name: &str, body: &[u8], service: Service) -> 
         },
         "report" => match parse(body, s) {
             Ok(p) => match report(s, &p, service).await {
-                Ok(()) => json_response(StatusCode::OK, r#"{"status":"ok"}"#.into()),
+                Ok(()) => json_response(StatusCode::OK, r#"{"status":"ok"}"#),
                 Err(e) => malformed(s, &e),
             },
             Err(e) => malformed(s, &e),
@@ -672,7 +693,7 @@ async fn own_report(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(e) => return malformed(&s, &e),
     };
     match report(&s, &p, Service::Api).await {
-        Ok(()) => json_response(StatusCode::OK, r#"{"accepted":true}"#.into()),
+        Ok(()) => json_response(StatusCode::OK, r#"{"accepted":true}"#),
         Err(e) => malformed(&s, &e),
     }
 }

@@ -222,10 +222,10 @@ fn save(
     let m = &shared.metrics;
     let saved = store.write(|t| {
         t.save_snapshot(snap)?;
-        for (account, net, at) in familiar {
-            t.put_familiar(account, net, *at, FAMILIAR_PER_ACCOUNT)?;
-        }
-        Ok(())
+        t.put_familiar_all(
+            familiar.iter().map(|(a, net, at)| (a.as_str(), net, *at)),
+            FAMILIAR_PER_ACCOUNT,
+        )
     });
     match saved {
         Ok(()) => {

@@ -237,50 +237,70 @@ impl<'a> Txn<'a> {
         at: i64,
         max_per_account: usize,
     ) -> Result<(), StoreError> {
-        check_account(account)?;
+        self.put_familiar_all([(account, net, at)], max_per_account)
+    }
+
+    /// [`Txn::put_familiar`] for many logins, opening the tables once (a snapshot
+    /// writes every login seen since the last one). Stops at the first error.
+    pub fn put_familiar_all<'l>(
+        &mut self,
+        logins: impl IntoIterator<Item = (&'l str, &'l IpNet, i64)>,
+        max_per_account: usize,
+    ) -> Result<(), StoreError> {
         let cap = self.limits.max_familiar_accounts;
         if cap == 0 {
+            for (account, _, _) in logins {
+                check_account(account)?;
+            }
             return Ok(());
         }
-        let acct = account.as_bytes();
-        let key = net_key(net);
         let mut accounts = self.tx.open_table(FAMILIAR_ACCOUNTS)?;
         let mut age = self.tx.open_table(FAMILIAR_AGE)?;
         let mut familiar = self.tx.open_table(FAMILIAR)?;
-        let last = accounts.get(acct)?.map(|v| v.value());
-        match last {
-            Some(last) => {
-                age.remove((last, acct))?;
-            }
-            None => {
-                while accounts.len()? >= cap {
-                    let Some(oldest) = pop_oldest(&mut age)? else {
-                        break;
-                    };
-                    accounts.remove(oldest.as_slice())?;
-                    for (net, _) in tables::familiar_of(&familiar, &oldest)? {
-                        familiar.remove((oldest.as_slice(), net.as_slice()))?;
+        let mut count = accounts.len()?;
+        for (account, net, at) in logins {
+            check_account(account)?;
+            let acct = account.as_bytes();
+            let key = net_key(net);
+            let last = accounts.get(acct)?.map(|v| v.value());
+            match last {
+                Some(last) => {
+                    age.remove((last, acct))?;
+                }
+                None => {
+                    while count >= cap {
+                        let Some(oldest) = pop_oldest(&mut age)? else {
+                            break;
+                        };
+                        if accounts.remove(oldest.as_slice())?.is_some() {
+                            count -= 1;
+                        }
+                        for (net, _) in tables::familiar_of(&familiar, &oldest)? {
+                            familiar.remove((oldest.as_slice(), net.as_slice()))?;
+                        }
                     }
                 }
             }
-        }
-        let seen = familiar
-            .get((acct, key.as_bytes()))?
-            .map_or(at, |v| v.value().max(at));
-        familiar.insert((acct, key.as_bytes()), seen)?;
-        let mut known = tables::familiar_of(&familiar, acct)?;
-        let keep = max_per_account.max(1);
-        if known.len() > keep {
-            // Oldest first; among equals, the network key decides, so that the outcome
-            // does not depend on insertion order.
-            known.sort_by(|(na, a), (nb, b)| a.cmp(b).then_with(|| na.cmp(nb)));
-            for (net, _) in &known[..known.len() - keep] {
-                familiar.remove((acct, net.as_slice()))?;
+            let seen = familiar
+                .get((acct, key.as_bytes()))?
+                .map_or(at, |v| v.value().max(at));
+            familiar.insert((acct, key.as_bytes()), seen)?;
+            let mut known = tables::familiar_of(&familiar, acct)?;
+            let keep = max_per_account.max(1);
+            if known.len() > keep {
+                // Oldest first; among equals, the network key decides, so that the
+                // outcome does not depend on insertion order.
+                known.sort_by(|(na, a), (nb, b)| a.cmp(b).then_with(|| na.cmp(nb)));
+                for (net, _) in &known[..known.len() - keep] {
+                    familiar.remove((acct, net.as_slice()))?;
+                }
             }
+            let last_seen = last.map_or(at, |l| l.max(at));
+            if accounts.insert(acct, last_seen)?.is_none() {
+                count += 1;
+            }
+            age.insert((last_seen, acct), ())?;
         }
-        let last = last.map_or(at, |l| l.max(at));
-        accounts.insert(acct, last)?;
-        age.insert((last, acct), ())?;
         Ok(())
     }
 

@@ -821,3 +821,50 @@ fn lockdown_and_familiar_sources_survive_reopening() {
     s.set_lockdown(None).unwrap();
     assert_eq!(s.lockdown().unwrap(), None);
 }
+
+#[test]
+fn familiar_logins_written_together_end_as_written_one_by_one() {
+    // Accounts come and go past the cap within one batch; the same logins one at a
+    // time must leave the same tables.
+    let logins: Vec<(String, IpNet, i64)> = (0..60i64)
+        .map(|i| {
+            (
+                format!("u{}@example.org", (i * 7) % 11),
+                net(&format!("10.{}.{}.1/32", i % 5, i % 3)),
+                1_000 + (i * 13) % 29,
+            )
+        })
+        .collect();
+    let limits = StoreLimits {
+        max_familiar_accounts: 4,
+        ..StoreLimits::default()
+    };
+    let one = fixture();
+    let one_store = Store::open_with(&one.path, limits).unwrap();
+    for (a, n, at) in &logins {
+        one_store.put_familiar(a, n, *at, 3).unwrap();
+    }
+    let all = fixture();
+    let all_store = Store::open_with(&all.path, limits).unwrap();
+    all_store
+        .write(|t| t.put_familiar_all(logins.iter().map(|(a, n, at)| (a.as_str(), n, *at)), 3))
+        .unwrap();
+    assert_eq!(
+        all_store.all_familiar(1000).unwrap(),
+        one_store.all_familiar(1000).unwrap()
+    );
+    let (s1, s2) = (one_store.sizes().unwrap(), all_store.sizes().unwrap());
+    assert_eq!(
+        (s1.familiar_accounts, s1.familiar_sources),
+        (s2.familiar_accounts, s2.familiar_sources)
+    );
+    assert_eq!(s2.familiar_accounts, 4);
+    // A name too long refuses the batch, whatever the cap.
+    let long = "x".repeat(10_000);
+    let n = net("10.9.9.9/32");
+    assert!(
+        all_store
+            .write(|t| t.put_familiar_all([(long.as_str(), &n, 5)], 3))
+            .is_err()
+    );
+}

@@ -103,7 +103,13 @@ async fn call(
     let mut out = String::new();
     tcp.read_to_string(&mut out).await.unwrap();
     let code = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    // Every answer is JSON, and says so (Dovecot and wforce clients parse it as such).
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\ncontent-type: application/json\r\n"),
+        "{head}"
+    );
     (
         code,
         serde_json::from_str(body).unwrap_or(Value::String(body.into())),
@@ -465,4 +471,17 @@ async fn automatic_lockdown_lasts_its_hold_and_never_shortens_a_manual_one() {
     .unwrap();
     assert!(p.campaign_found(&s.shared.store, now + 200).is_none());
     assert_eq!(p.lockdown(now + 1_000_000).unwrap().until, None);
+}
+
+#[test]
+fn a_login_is_read_without_copying_its_strings() {
+    let body = br#"{"device_id":"d1","login":"user7@example.org","protocol":"imap","pwhash":"8f3a","remote":"10.0.0.7","session_id":"s1","attrs":{"x":"y"}}"#;
+    let l: Login<'_> = serde_json::from_slice(body).unwrap();
+    for t in [&l.login, &l.remote, &l.pwhash, &l.device_id, &l.protocol] {
+        let t = t.as_ref().expect("present");
+        assert!(matches!(t.0, Cow::Borrowed(_)), "{t:?} was copied");
+    }
+    // An escaped string is unescaped into its own copy, and read right.
+    let l: Login<'_> = serde_json::from_slice(br#"{"login":"a\"b@example.org"}"#).unwrap();
+    assert_eq!(l.login.as_deref(), Some("a\"b@example.org"));
 }

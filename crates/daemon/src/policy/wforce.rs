@@ -50,7 +50,7 @@ pub(crate) async fn command(s: &Arc<Shared>, name: &str, body: &[u8]) -> Respons
         }
         serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))
     };
-    let ok = || json_response(StatusCode::OK, r#"{"status":"ok"}"#.into());
+    let ok = || json_response(StatusCode::OK, r#"{"status":"ok"}"#);
     match name {
         "ping" => ok(),
         "stats" => stats(s),
