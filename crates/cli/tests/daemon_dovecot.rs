@@ -1,13 +1,14 @@
-//! The policy server with the real Dovecot (Debian `dovecot-imapd`, installed by
-//! `scripts/test`): the test writes a Dovecot configuration into a temporary
-//! directory (passwd-file users, `auth_policy_server_url` pointing at the daemon's
-//! policy listener, IMAP on a free loopback port), starts `dovecot -F`, and logs in
-//! over IMAP from several loopback source addresses (bound before connecting) as the
-//! real user and as an attacker.
+//! The policy server with the real Dovecot, both versions of its auth policy protocol:
+//! 2.3 (Debian 12's `dovecot-imapd`, installed by `scripts/test`) and 2.4 (Debian 13's,
+//! in a minimal Debian tree that `scripts/test` makes once with debootstrap and names
+//! in `PORTCULLIS_DOVECOT24_ROOT`; run with chroot). The test writes a Dovecot
+//! configuration into a temporary directory (passwd-file users,
+//! `auth_policy_server_url` pointing at the daemon's policy listener, IMAP on a free
+//! loopback port), starts `dovecot -F`, and logs in over IMAP from several loopback
+//! source addresses (bound before connecting) as the real user and as an attacker.
 //!
 //! Needs root (Dovecot's master switches its processes to the `dovecot` and
-//! `dovenull` users) and Dovecot 2.3; fails with a clear message otherwise, never
-//! skips.
+//! `dovenull` users, and chroot); fails with a clear message otherwise, never skips.
 
 mod common;
 
@@ -25,8 +26,40 @@ const HOME: &str = "127.0.0.2";
 /// The attacker, in another /24 of the loopback network.
 const ATTACKER: &str = "127.1.0.5";
 
-fn id(flag: &str, user: &str) -> u32 {
-    let out = Command::new("id")
+/// Where a Dovecot runs: this system (2.3) or a chroot holding Debian 13's (2.4).
+#[derive(Clone, Copy)]
+enum Install<'a> {
+    System,
+    Chroot(&'a Path),
+}
+
+impl Install<'_> {
+    /// `program args…`, inside the chroot if there is one.
+    fn command(self, program: &str) -> Command {
+        match self {
+            Install::System => Command::new(program),
+            Install::Chroot(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg(program);
+                c
+            }
+        }
+    }
+
+    /// A path of the temporary directory as Dovecot sees it.
+    fn inside(self, p: &Path) -> std::path::PathBuf {
+        match self {
+            Install::System => p.to_path_buf(),
+            Install::Chroot(root) => {
+                Path::new("/").join(p.strip_prefix(root).expect("in the chroot"))
+            }
+        }
+    }
+}
+
+fn id(install: Install<'_>, flag: &str, user: &str) -> u32 {
+    let out = install
+        .command("id")
         .args([flag, user])
         .output()
         .expect("run id");
@@ -40,8 +73,8 @@ fn id(flag: &str, user: &str) -> u32 {
         .expect("numeric id")
 }
 
-fn dovecot_version() -> String {
-    let out = Command::new("dovecot").arg("--version").output().unwrap_or_else(|e| {
+fn dovecot_version(install: Install<'_>) -> String {
+    let out = install.command("dovecot").arg("--version").output().unwrap_or_else(|e| {
         panic!("dovecot is not installed ({e}): run scripts/test as root, or apt-get install dovecot-imapd")
     });
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -84,15 +117,29 @@ impl Drop for Dovecot {
     }
 }
 
-/// Writes a Dovecot 2.3 configuration for IMAP on `port` asking `policy_url`.
-fn start_dovecot(dir: &Path, port: u16, policy_url: &str) -> Dovecot {
-    let version = dovecot_version();
-    assert!(
-        version.starts_with("2.3."),
-        "this test writes a Dovecot 2.3 configuration; installed: {version} (see docs/policy.md for 2.4)"
-    );
-    let (uid, gid) = (id("-u", "dovecot"), id("-g", "dovecot"));
-    id("-u", "dovenull");
+/// Writes a configuration for the installed Dovecot (2.3 or 2.4 syntax) for IMAP on
+/// `port` asking `policy_url`, in `dir` (inside the chroot for 2.4).
+fn start_dovecot(install: Install<'_>, dir: &Path, port: u16, policy_url: &str) -> Dovecot {
+    let version = dovecot_version(install);
+    let v24 = match install {
+        Install::System => {
+            assert!(
+                version.starts_with("2.3."),
+                "Debian 12's Dovecot 2.3 expected on this system; installed: {version}"
+            );
+            false
+        }
+        Install::Chroot(root) => {
+            assert!(
+                version.starts_with("2.4."),
+                "Dovecot 2.4 expected in {}; found: {version}",
+                root.display()
+            );
+            true
+        }
+    };
+    let (uid, gid) = (id(install, "-u", "dovecot"), id(install, "-g", "dovecot"));
+    id(install, "-u", "dovenull");
     let d = dir.join("dovecot");
     for sub in ["run", "state", "home/alice"] {
         std::fs::create_dir_all(d.join(sub)).expect("dovecot dirs");
@@ -104,7 +151,7 @@ fn start_dovecot(dir: &Path, port: u16, policy_url: &str) -> Dovecot {
     }
     std::os::unix::fs::chown(d.join("home/alice"), Some(uid), Some(gid)).expect("chown home");
     let users = d.join("users");
-    let home = d.join("home/alice");
+    let home = install.inside(&d.join("home/alice"));
     std::fs::write(
         &users,
         format!(
@@ -116,15 +163,48 @@ fn start_dovecot(dir: &Path, port: u16, policy_url: &str) -> Dovecot {
     use base64::Engine as _;
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("dovecot:{POLICY_SECRET}"));
-    let d_ = d.display();
+    let d_ = install.inside(&d).display().to_string();
+    let users_ = install.inside(&users).display().to_string();
+    // The settings 2.4 renamed (doc.dovecot.org, "Upgrading Dovecot CE from 2.3 to 2.4").
+    let version_specific = if v24 {
+        format!(
+            r#"dovecot_config_version = 2.4.1
+dovecot_storage_version = 2.4.1
+auth_allow_cleartext = yes
+mail_driver = maildir
+mail_path = ~/Maildir
+passdb passwd-file {{
+  passwd_file_path = {users_}
+}}
+userdb passwd-file {{
+  passwd_file_path = {users_}
+}}
+"#
+        )
+    } else {
+        format!(
+            r#"disable_plaintext_auth = no
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = {users_}
+}}
+userdb {{
+  driver = passwd-file
+  args = {users_}
+}}
+"#
+        )
+    };
+    let listen = if v24 { "listen" } else { "address" };
     let conf = format!(
-        r#"base_dir = {d_}/run
+        r#"{version_specific}
+base_dir = {d_}/run
 state_dir = {d_}/state
 log_path = {d_}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
 ssl = no
-disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
 # No delay of Dovecot's own after a failure: the delays measured are Portcullis' tarpit.
@@ -133,18 +213,9 @@ default_internal_user = dovecot
 default_internal_group = dovecot
 default_login_user = dovenull
 first_valid_uid = {uid}
-mail_location = maildir:~/Maildir
-passdb {{
-  driver = passwd-file
-  args = {users}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users}
-}}
 service imap-login {{
   inet_listener imap {{
-    address = 127.0.0.1
+    {listen} = 127.0.0.1
     port = {port}
   }}
   inet_listener imaps {{
@@ -161,15 +232,15 @@ service anvil {{
 auth_policy_server_url = {policy_url}/
 auth_policy_server_api_header = Authorization: Basic {basic}
 auth_policy_hash_nonce = a-random-nonce-for-this-test
-"#,
-        users = users.display()
+"#
     );
     let path = d.join("dovecot.conf");
     std::fs::write(&path, conf).expect("dovecot.conf");
-    let child = Command::new("dovecot")
+    let child = install
+        .command("dovecot")
         .arg("-F")
         .arg("-c")
-        .arg(&path)
+        .arg(install.inside(&path))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -222,7 +293,43 @@ fn imap_login(port: u16, source: &str, user: &str, password: &str) -> (String, D
 }
 
 #[test]
-fn dovecot_rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in() {
+fn dovecot_2_3_rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in() {
+    rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in(Install::System, None);
+}
+
+#[test]
+fn dovecot_2_4_rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in() {
+    let root = std::env::var_os("PORTCULLIS_DOVECOT24_ROOT").unwrap_or_else(|| {
+        panic!(
+            "PORTCULLIS_DOVECOT24_ROOT is not set: run scripts/test as root, which makes a \
+             Debian 13 tree holding Dovecot 2.4 with debootstrap and sets it"
+        )
+    });
+    let root = std::path::PathBuf::from(root);
+    assert!(
+        root.join("usr/sbin/dovecot").exists(),
+        "no Dovecot in {}: run scripts/test as root",
+        root.display()
+    );
+    // Dovecot's files go inside the tree, where the chrooted Dovecot can read them.
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp in the chroot");
+    let inside = tempfile::Builder::new()
+        .prefix("portcullis-dovecot-")
+        .tempdir_in(&tmp)
+        .expect("a directory in the chroot");
+    rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in(
+        Install::Chroot(&root),
+        Some(inside.path()),
+    );
+}
+
+/// The scenario, against the Dovecot of `install`; its files in `dovecot_dir` (default:
+/// the daemon's temporary directory).
+fn rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in(
+    install: Install<'_>,
+    dovecot_dir: Option<&Path>,
+) {
     let dir = DaemonDir::new();
     std::fs::write(dir.path("policy-secret"), POLICY_SECRET).expect("secret");
     let cfg = dir.config(&format!(
@@ -232,7 +339,12 @@ fn dovecot_rejects_a_sprayer_tarpits_it_and_keeps_the_real_user_in() {
     ));
     let daemon = dir.start();
     let port = free_port();
-    let dovecot = start_dovecot(dir.dir.path(), port, &daemon.policy_url());
+    let dovecot = start_dovecot(
+        install,
+        dovecot_dir.unwrap_or(dir.dir.path()),
+        port,
+        &daemon.policy_url(),
+    );
     let ok = |answer: &str| answer.starts_with("a OK");
     let context = || {
         format!(

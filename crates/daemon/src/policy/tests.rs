@@ -485,3 +485,37 @@ fn a_login_is_read_without_copying_its_strings() {
     let l: Login<'_> = serde_json::from_slice(br#"{"login":"a\"b@example.org"}"#).unwrap();
     assert_eq!(l.login.as_deref(), Some("a\"b@example.org"));
 }
+
+/// The bodies Debian 13's Dovecot 2.4.1 sent with its default attributes (captured
+/// from a real login): `fail_type` is empty on `allow` and names the failure on
+/// `report`.
+#[tokio::test]
+async fn dovecot_2_4_bodies_as_sent() {
+    let s = server(PolicySettings {
+        lockout_threshold: 2,
+        ..PolicySettings::default()
+    })
+    .await;
+    let allow = r#"{"device_id":"","fail_type":"","login":"alice","protocol":"imap","pwhash":"0e4e","remote":"127.0.0.3","session_id":"2Cqe5nFhy5B/AAAD","tls":false}"#;
+    assert_eq!(dovecot(&s, "allow", allow).await["status"], 0);
+    for pw in ["0e4e", "77a1"] {
+        let report = format!(
+            r#"{{"device_id":"","fail_type":"credentials","login":"alice","protocol":"imap","pwhash":"{pw}","remote":"127.0.0.3","session_id":"2Cqe5nFhy5B/AAAD","success":false,"policy_reject":false,"tls":false}}"#
+        );
+        assert_eq!(dovecot(&s, "report", &report).await["status"], "ok");
+    }
+    // Two wrong passwords: locked for unfamiliar places.
+    let v = dovecot(&s, "allow", allow).await;
+    assert_eq!(v["status"], -1, "{v}");
+    // An unknown account's failure is a guess too.
+    let unknown = r#"{"device_id":"","fail_type":"account","login":"nobody","protocol":"imap","pwhash":"0443","remote":"127.0.0.3","session_id":"ZJee5nFh2bF/AAAD","success":false,"policy_reject":false,"tls":false}"#;
+    dovecot(&s, "report", unknown).await;
+    assert_eq!(
+        s.shared
+            .policy
+            .policy
+            .stats(Some("nobody"), None, now32())
+            .account_failures,
+        1
+    );
+}
