@@ -20,8 +20,9 @@
 //! from IIS with Exchange's doors ([`w3c`], [`exchange`]), and JSON records
 //! ([`records`] splits them, [`jsonlog`] routes each by shape) from Entra ID
 //! ([`entra`]), Windows ([`windows`]), Keycloak ([`keycloak`]) or a custom mapping
-//! of the configuration ([`custom_json`]). [`format`] tells them apart from a file's
-//! first bytes.
+//! of the configuration ([`custom_json`]). Windows event log files (`.evtx`) become
+//! such records too ([`eventlog`]). [`format`] tells them apart from a file's first
+//! bytes.
 //!
 //! [`LogParser`] drives both layers for one input stream and counts what it could not
 //! use. [`LineReader`] splits a byte stream into capped lines and blocks of lines;
@@ -39,6 +40,7 @@ pub mod dovecot;
 pub mod driver;
 pub mod entra;
 pub mod envelope;
+pub mod eventlog;
 pub mod exchange;
 pub mod exim;
 pub mod format;
