@@ -17,7 +17,8 @@
 //!    them here, with bounded state, so one attempt counts once.
 //!
 //! Documents that are not syslog-style lines have their own readers: W3C extended logs
-//! from IIS with Exchange's doors ([`w3c`], [`exchange`]), and JSON records
+//! from IIS with Exchange's doors ([`w3c`], [`exchange`]), Exchange's SMTP Receive
+//! protocol log ([`exchange_smtp`]), and JSON records
 //! ([`records`] splits them, [`jsonlog`] routes each by shape) from Entra ID
 //! ([`entra`]), Windows ([`windows`]), Keycloak ([`keycloak`]) or a custom mapping
 //! of the configuration ([`custom_json`]). Windows event log files (`.evtx`) become
@@ -42,6 +43,7 @@ pub mod entra;
 pub mod envelope;
 pub mod eventlog;
 pub mod exchange;
+pub mod exchange_smtp;
 pub mod exim;
 pub mod format;
 pub mod jsonlog;
