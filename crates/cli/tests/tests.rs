@@ -1358,3 +1358,21 @@ fn evtx_files_are_read_plain_compressed_forced_and_from_stdin() {
         stderr(&out)
     );
 }
+
+#[test]
+fn exchange_smtp_receive_logs_are_detected_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture(dir.path(), "exchange-smtp-receive.log");
+    let out = run(&["events", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["service"] == "exchange" && e["protocol"] == "smtp")
+    );
+    let failures = events.iter().filter(|e| e["outcome"] == "failure").count();
+    assert_eq!(failures, 4);
+    assert!(stderr(&out).contains("; 3 malformed records"), "{}", stderr(&out));
+}
