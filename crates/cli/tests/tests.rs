@@ -1374,5 +1374,9 @@ fn exchange_smtp_receive_logs_are_detected_and_read() {
     );
     let failures = events.iter().filter(|e| e["outcome"] == "failure").count();
     assert_eq!(failures, 4);
-    assert!(stderr(&out).contains("; 3 malformed records"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("; 3 malformed records"),
+        "{}",
+        stderr(&out)
+    );
 }
