@@ -15,6 +15,9 @@ pub struct Input {
     pub reader: Box<dyn Read>,
     /// When the file was last written; for standard input, now.
     pub modified: Timestamp,
+    /// A regular file read as it is (not gzip, not standard input or a FIFO): one that
+    /// can be opened again and read at any position.
+    pub seekable: bool,
 }
 
 /// Opens `name`; `-` is standard input. Gzip is detected from the content, not the name.
@@ -31,6 +34,7 @@ pub fn open(name: &str, progress: &ProgressBar) -> Result<Input> {
         return Ok(Input {
             reader,
             modified: Timestamp::now(),
+            seekable: false,
         });
     }
     let path = Path::new(name);
@@ -77,7 +81,11 @@ pub fn open(name: &str, progress: &ProgressBar) -> Result<Input> {
             Box::new(head.chain(file))
         }
     };
-    Ok(Input { reader, modified })
+    Ok(Input {
+        reader,
+        modified,
+        seekable: rewound && !gzip && meta.is_file(),
+    })
 }
 
 fn is_gzip(head: &[u8]) -> bool {

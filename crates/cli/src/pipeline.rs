@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::sync::{Arc, mpsc};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use portcullis_core::Event;
 use portcullis_parse::envelope::EnvelopeConfig;
 use portcullis_parse::format::{self, InputFormat};
@@ -101,6 +101,7 @@ pub(crate) fn read_file(
             return false;
         }
     };
+    let seekable = input.seekable;
     let mut raw = input.reader;
     let (format, head) = match sniff(&mut raw, forced) {
         Ok(found) => found,
@@ -123,10 +124,7 @@ pub(crate) fn read_file(
         return false;
     }
     if format == InputFormat::Evtx {
-        let _ = tx.send(Feed::Failed(anyhow::anyhow!(
-            "{name}: reading .evtx files directly is not supported yet; export the events as JSON (winlogbeat, or Get-WinEvent | ConvertTo-Json)"
-        )));
-        return false;
+        return read_evtx(name, seekable, stream, progress, tx);
     }
     if format.is_json() {
         return read_records(name, stream, tx);
@@ -197,6 +195,63 @@ fn sniff(raw: &mut dyn Read, forced: InputFormat) -> std::io::Result<(InputForma
 
 fn memchr_newline(bytes: &[u8]) -> bool {
     bytes.contains(&b'\n')
+}
+
+/// The most bytes an `.evtx` file that is compressed or read from standard input may
+/// have once decompressed: the reader needs to seek, so such a file is held in memory.
+/// Windows' own cap on a log file is 4 GiB, its default for the Security log 20 MiB.
+pub(crate) const MAX_EVTX_IN_MEMORY: u64 = 1 << 30;
+
+/// Reads an `.evtx` file's login records and hands them on. A plain file is read where
+/// it lies; a compressed one or standard input is read into memory first, up to
+/// [`MAX_EVTX_IN_MEMORY`].
+fn read_evtx(
+    name: &str,
+    seekable: bool,
+    stream: Box<dyn Read>,
+    progress: &indicatif::ProgressBar,
+    tx: &mpsc::SyncSender<Feed>,
+) -> bool {
+    let send = |batch| tx.send(Feed::Lines(batch)).is_ok();
+    let read = if seekable {
+        drop(stream);
+        std::fs::File::open(name)
+            .with_context(|| format!("cannot open {name}"))
+            .and_then(|file| {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let read = portcullis_parse::eventlog::read(file, BATCH_BYTES, send);
+                progress.inc(len);
+                read.with_context(|| format!("cannot read {name}"))
+            })
+    } else {
+        in_memory(stream, MAX_EVTX_IN_MEMORY)
+            .with_context(|| format!("cannot read {name}"))
+            .and_then(|bytes| {
+                portcullis_parse::eventlog::read(std::io::Cursor::new(bytes), BATCH_BYTES, send)
+                    .with_context(|| format!("cannot read {name}"))
+            })
+    };
+    match read {
+        Ok(true) => tx.send(Feed::End { oversized: 0 }).is_ok(),
+        Ok(false) => false,
+        Err(e) => {
+            let _ = tx.send(Feed::Failed(e));
+            false
+        }
+    }
+}
+
+/// All of `stream`, or an error naming the cap if it holds more than `cap` bytes.
+fn in_memory(stream: impl Read, cap: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    stream.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        anyhow::bail!(
+            "an .evtx file read from a compressed file or standard input is held in memory, and this one is over {} MiB once decompressed; decompress it to a file first",
+            cap >> 20
+        );
+    }
+    Ok(bytes)
 }
 
 /// Reads a JSON document as records, in chunks, and hands them on.
@@ -329,4 +384,22 @@ pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evtx_in_memory_is_capped() {
+        assert_eq!(in_memory(&b"ElfFile\0abc"[..], 11).unwrap().len(), 11);
+        let e = in_memory(&b"ElfFile\0abcd"[..], 11)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("over 0 MiB once decompressed"), "{e}");
+        let e = in_memory(std::io::repeat(0), 3 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("over 3 MiB"), "{e}");
+    }
 }

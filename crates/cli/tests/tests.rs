@@ -1270,3 +1270,113 @@ fn custom_rules_and_other_doors_through_events() {
         stderr(&out)
     );
 }
+
+/// A real Security log from the parse fixtures, written to `dir` compressed as it is
+/// stored and decompressed.
+fn evtx_fixture(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::io::Read;
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../parse/tests/fixtures/evtx/Security_with_size_t.evtx.gz");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let (plain, packed) = (dir.join("Security.evtx"), dir.join("Security.evtx.gz"));
+    std::fs::write(&plain, bytes).unwrap();
+    std::fs::copy(&gz, &packed).unwrap();
+    (plain, packed)
+}
+
+#[test]
+fn evtx_files_are_read_plain_compressed_forced_and_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, packed) = evtx_fixture(dir.path());
+    let out = run(&["events", plain.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    // 57 login records of 636 (crates/parse/tests/evtx.rs checks each one).
+    assert_eq!(events.len(), 57);
+    assert!(events.iter().all(|e| e["service"] == "windows"));
+    let failed = events
+        .iter()
+        .find(|e| e["line"] == 75)
+        .expect("record 75, a failed logon");
+    assert_eq!(failed["user"], "Administrator");
+    assert_eq!(failed["reason"], "bad_password");
+    assert_eq!(failed["time"], "2015-08-24T06:59:05.53125+00:00");
+    assert!(
+        stderr(&out).contains("636 lines: 57 events"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        vec!["events", packed.to_str().unwrap()],
+        vec!["events", "--input-format", "evtx", plain.to_str().unwrap()],
+    ] {
+        let again = run(&args);
+        assert!(again.status.success(), "{}", stderr(&again));
+        let mut got = json_lines(&again);
+        for e in got.iter_mut() {
+            e.as_object_mut().unwrap().remove("file");
+        }
+        let mut want = events.clone();
+        for e in want.iter_mut() {
+            e.as_object_mut().unwrap().remove("file");
+        }
+        assert_eq!(got, want, "{args:?}");
+    }
+    let mut child = bin()
+        .args(["events", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let gz = std::fs::read(&packed).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&gz));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&out).len(), 57);
+    // `analyze` reads it too.
+    let out = run(&["analyze", "--format", "json", plain.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["input"]["events"], 57);
+    // Forcing evtx on a file that is not one is one clear error.
+    let out = run(&[
+        "events",
+        "--input-format",
+        "evtx",
+        example().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a readable EVTX file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn exchange_smtp_receive_logs_are_detected_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture(dir.path(), "exchange-smtp-receive.log");
+    let out = run(&["events", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["service"] == "exchange" && e["protocol"] == "smtp")
+    );
+    let failures = events.iter().filter(|e| e["outcome"] == "failure").count();
+    assert_eq!(failures, 4);
+    assert!(
+        stderr(&out).contains("; 3 malformed records"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -205,7 +205,10 @@ fn input_format<'de, D: serde::Deserializer<'de>>(
 ) -> Result<portcullis_parse::InputFormat, D::Error> {
     let name = String::deserialize(d)?;
     match portcullis_parse::InputFormat::from_name(&name) {
-        Some(portcullis_parse::InputFormat::Evtx) | None => Err(serde::de::Error::custom(format!(
+        Some(portcullis_parse::InputFormat::Evtx) => Err(serde::de::Error::custom(
+            "\"evtx\" is not a format a followed file can have: Windows rewrites .evtx files in place, they are not appended lines; forward the events as JSON (winlogbeat, NXLog) and read them with format = \"windows\", or read .evtx files with `portcullis analyze`",
+        )),
+        None => Err(serde::de::Error::custom(format!(
             "{name:?} is not a format a followed file can have (auto, syslog, w3c, json, entra, windows, keycloak)"
         ))),
         Some(f) => Ok(f),
@@ -736,7 +739,11 @@ mod tests {
         assert_eq!(c.parse.format, portcullis_parse::InputFormat::W3c);
         c.check().unwrap();
         let e = toml::from_str::<Config>("[parse]\nformat = \"evtx\"\n").unwrap_err();
-        assert!(e.to_string().contains("evtx"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("\"evtx\" is not a format a followed file can have"),
+            "{e}"
+        );
         let c: Config = toml::from_str(&format!(
             "{base}[[parse.json_formats]]\nname = \"portal\"\nuser = \"u\"\noutcome = \"r\"\noutcomes = {{ ok = \"fine\" }}\n"
         ))

@@ -21,6 +21,11 @@
 //! - `documents/entra`, `documents/winlogbeat`, `documents/keycloak`: JSON lines of
 //!   sign-ins, 4624/4625/4771 events and Keycloak events, one record a line, about
 //!   the size the vendors' exports have (an Entra record ~1 KB).
+//! - `evtx/crate`: the `evtx` crate alone rendering every record of a real Security
+//!   log (`tests/fixtures/evtx/Security_with_size_t.evtx.gz`, 636 records, 162 of
+//!   them logon events) as JSON; `evtx/read`: Portcullis' whole `.evtx` path on the
+//!   same file ([`portcullis_parse::eventlog::read`] and the Windows reader), in
+//!   records per second.
 //!
 //! The lines are made by a small deterministic generator below (a port of the Python
 //! generator's formats), so the benchmark needs no files. Each `push` iteration runs a
@@ -959,5 +964,54 @@ fn document_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(parse, benches, document_benches);
+/// The real Security log of the conformance test, decompressed.
+fn security_evtx() -> Vec<u8> {
+    use std::io::Read;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/evtx/Security_with_size_t.evtx.gz");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("the evtx fixture"))
+        .read_to_end(&mut bytes)
+        .expect("a gzip file");
+    bytes
+}
+
+fn evtx_benches(c: &mut Criterion) {
+    let bytes = security_evtx();
+    let records = |bytes: &[u8]| {
+        let mut p = evtx::EvtxParser::from_buffer(bytes.to_vec())
+            .expect("an evtx file")
+            .with_configuration(evtx::ParserSettings::new().num_threads(1).indent(false));
+        p.records_json_bytes().filter(Result::is_ok).count() as u64
+    };
+    let n = records(&bytes);
+    let mut group = c.benchmark_group("evtx");
+    settings(&mut group);
+    group.throughput(Throughput::Elements(n));
+    group.bench_function("crate", |b| b.iter(|| black_box(records(&bytes))));
+    group.bench_function("read", |b| {
+        b.iter_batched(
+            || {
+                let parser = LogParser::new(ParseConfig {
+                    format: InputFormat::Evtx,
+                    ..config()
+                });
+                (parser, std::io::Cursor::new(bytes.clone()))
+            },
+            |(mut parser, file)| {
+                let mut out = Vec::new();
+                portcullis_parse::eventlog::read(file, 256 * 1024, |batch| {
+                    parser.push_candidates(&batch, None, &mut out);
+                    true
+                })
+                .expect("an evtx file");
+                black_box(out.len())
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(parse, benches, document_benches, evtx_benches);
 criterion_main!(parse);

@@ -16,6 +16,7 @@ use crate::custom_json::CustomJson;
 use crate::dovecot::Dovecot;
 use crate::envelope::{EnvelopeConfig, EnvelopeReader};
 use crate::exchange::{IisLog, LineKind};
+use crate::exchange_smtp::{LogKind, SmtpReceiveLog};
 use crate::format::InputFormat;
 use crate::jsonlog::JsonLog;
 use crate::postfix::Postfix;
@@ -198,6 +199,9 @@ pub struct LogParser {
     sshd: Sshd,
     format: InputFormat,
     iis: IisLog,
+    /// What the W3C-style file's directives said it is.
+    w3c_kind: LogKind,
+    smtp_receive: SmtpReceiveLog,
     json: JsonLog,
     rules: Option<Arc<Rules>>,
     prefilter: Prefilter,
@@ -253,6 +257,8 @@ impl LogParser {
             sshd: Sshd::new(),
             format: config.format,
             iis: IisLog::new(config.trusted_proxies),
+            w3c_kind: LogKind::default(),
+            smtp_receive: SmtpReceiveLog::default(),
             json: JsonLog::new(config.format, config.json_formats),
             prefilter: match &config.rules {
                 Some(r) => Prefilter::with_rules(r.clone()),
@@ -365,7 +371,16 @@ impl LogParser {
                     String::from_utf8_lossy(raw)
                 }
             };
-            if self.iis.push(&text, None, origin, out) == LineKind::Malformed {
+            // Each header block says `#Software:`, then (Exchange) `#Log-type:`.
+            if let Some(kind) = LogKind::from_directive(text.trim_start_matches('\u{feff}')) {
+                self.w3c_kind = kind;
+            }
+            let kind = match self.w3c_kind {
+                LogKind::Iis => self.iis.push(&text, None, origin, out),
+                LogKind::SmtpReceive => self.smtp_receive.push(&text, origin, out),
+                LogKind::OtherExchange => LineKind::Request,
+            };
+            if kind == LineKind::Malformed {
                 self.stats.malformed_records += 1;
             }
         } else if !raw.iter().all(u8::is_ascii_whitespace) {

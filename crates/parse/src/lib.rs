@@ -17,11 +17,13 @@
 //!    them here, with bounded state, so one attempt counts once.
 //!
 //! Documents that are not syslog-style lines have their own readers: W3C extended logs
-//! from IIS with Exchange's doors ([`w3c`], [`exchange`]), and JSON records
+//! from IIS with Exchange's doors ([`w3c`], [`exchange`]), Exchange's SMTP Receive
+//! protocol log ([`exchange_smtp`]), and JSON records
 //! ([`records`] splits them, [`jsonlog`] routes each by shape) from Entra ID
 //! ([`entra`]), Windows ([`windows`]), Keycloak ([`keycloak`]) or a custom mapping
-//! of the configuration ([`custom_json`]). [`format`] tells them apart from a file's
-//! first bytes.
+//! of the configuration ([`custom_json`]). Windows event log files (`.evtx`) become
+//! such records too ([`eventlog`]). [`format`] tells them apart from a file's first
+//! bytes.
 //!
 //! [`LogParser`] drives both layers for one input stream and counts what it could not
 //! use. [`LineReader`] splits a byte stream into capped lines and blocks of lines;
@@ -39,7 +41,9 @@ pub mod dovecot;
 pub mod driver;
 pub mod entra;
 pub mod envelope;
+pub mod eventlog;
 pub mod exchange;
+pub mod exchange_smtp;
 pub mod exim;
 pub mod format;
 pub mod jsonlog;

@@ -243,7 +243,9 @@ pub fn read(v: &Value, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let Some(user) = user else {
         return true;
     };
-    if user.ends_with('$') || user.eq_ignore_ascii_case("ANONYMOUS LOGON") {
+    // Judged on the name without the `DOMAIN\` that `target_user` may have added.
+    let bare = user.rsplit('\\').next().unwrap_or(&user);
+    if bare.ends_with('$') || bare.eq_ignore_ascii_case("ANONYMOUS LOGON") {
         return true;
     }
     let mut e = Event::new(Service::Windows, outcome);

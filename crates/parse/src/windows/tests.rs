@@ -132,3 +132,15 @@ fn evtx_and_flat_shapes() {
         &mut out
     ));
 }
+
+#[test]
+fn anonymous_and_computer_logons_with_a_domain_are_skipped() {
+    use portcullis_core::Origin;
+    let mut out = Vec::new();
+    for user in ["ANONYMOUS LOGON", "WS01$"] {
+        let v = serde_json::json!({"EventID": 4624, "LogonType": 3, "TargetUserName": user,
+            "TargetDomainName": "NT AUTHORITY", "IpAddress": "192.0.2.9"});
+        assert!(super::read(&v, &Origin::default(), &mut out));
+    }
+    assert!(out.is_empty(), "{out:?}");
+}

@@ -1,0 +1,322 @@
+//! Exchange's own SMTP Receive protocol log: the SMTP AUTH outcomes of its Receive
+//! connectors (client submission on 587, the default frontend on 25).
+//!
+//! The log is a CSV file with W3C-style directives
+//! (<https://learn.microsoft.com/exchange/mail-flow/connectors/protocol-logging>):
+//!
+//! ```text
+//! #Software: Microsoft Exchange Server
+//! #Version: 15.0.0.0
+//! #Log-type: SMTP Receive Protocol Log
+//! #Date: 2024-06-23T09:00:00.000Z
+//! #Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context
+//! ```
+//!
+//! `date-time` is UTC (`yyyy-mm-ddThh:mm:ss.fffZ`); `session-id` is shared by every
+//! line of one SMTP session; `remote-endpoint` is the client as `address:port`
+//! (`[2001:db8::7]:51234` for IPv6); `event` is one character: `+` connect, `-`
+//! disconnect, `>` sent to the client, `<` received from it, `*` information; `data`
+//! is the command, the reply or the information, `context` says more. A field with a
+//! comma or a quote is quoted, with `""` for a quote.
+//!
+//! An attempt is the client's `AUTH` command (`<,AUTH LOGIN`) and the server's reply to
+//! it: `235 2.7.0 Authentication successful` a success, `535 5.7.3 Authentication
+//! unsuccessful` (535 is RFC 4954's "authentication credentials invalid") a
+//! `bad_password` failure. Exchange names the user only once the login succeeded, in
+//! an information line (`*,CONTOSO\jsmith,authenticated`) before the 235; a failure
+//! carries the client's address and no user name, because the log does not hold one
+//! (the credentials it masks are all there is).
+//!
+//! Sessions with an `AUTH` awaiting its reply are held per `session-id`, at most
+//! [`MAX_SESSIONS`]; a session's entry goes at its disconnect line, and the oldest go
+//! first when the cap is reached. A reply with no `AUTH` seen in its session (a file
+//! joined in the middle) still counts.
+//!
+//! Other Exchange logs (SMTP Send, message tracking, connectivity, POP3 and IMAP4
+//! protocol logs) carry no login outcome Microsoft documents; their lines are skipped.
+
+use std::collections::{HashMap, VecDeque};
+
+use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service};
+
+use crate::exchange::LineKind;
+use crate::jsonlog::rfc3339;
+
+/// Sessions with an `AUTH` awaiting its reply held at once.
+pub const MAX_SESSIONS: usize = 65_536;
+
+/// Which kind of Exchange log a file is, from its `#Software:` and `#Log-type:`
+/// directives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogKind {
+    /// IIS (the default: any W3C file that says nothing else).
+    #[default]
+    Iis,
+    /// Exchange's SMTP Receive protocol log.
+    SmtpReceive,
+    /// Another Exchange log: nothing in it is read.
+    OtherExchange,
+}
+
+impl LogKind {
+    /// The kind a directive line announces, if it announces one.
+    pub fn from_directive(line: &str) -> Option<LogKind> {
+        let d = line.strip_prefix('#')?;
+        if let Some(v) = d.strip_prefix("Software:") {
+            let v = v.trim();
+            return Some(if v.starts_with("Microsoft Exchange Server") {
+                LogKind::OtherExchange
+            } else {
+                LogKind::Iis
+            });
+        }
+        if let Some(v) = d.strip_prefix("Log-type:") {
+            return Some(
+                if v.trim().eq_ignore_ascii_case("SMTP Receive Protocol Log") {
+                    LogKind::SmtpReceive
+                } else {
+                    LogKind::OtherExchange
+                },
+            );
+        }
+        None
+    }
+}
+
+/// Where the fields are, from `#Fields:`.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    count: usize,
+    time: Option<usize>,
+    session: Option<usize>,
+    remote: Option<usize>,
+    event: Option<usize>,
+    data: Option<usize>,
+    context: Option<usize>,
+}
+
+/// The documented field order, used until a `#Fields:` line is seen.
+const DEFAULT_FIELDS: &str = "date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context";
+
+impl Columns {
+    fn from_fields(fields: &str) -> Self {
+        let mut c = Columns {
+            count: 0,
+            time: None,
+            session: None,
+            remote: None,
+            event: None,
+            data: None,
+            context: None,
+        };
+        for (i, name) in fields.trim().split(',').enumerate() {
+            c.count = i + 1;
+            let slot = match name.trim().to_ascii_lowercase().as_str() {
+                "date-time" => &mut c.time,
+                "session-id" => &mut c.session,
+                "remote-endpoint" => &mut c.remote,
+                "event" => &mut c.event,
+                "data" => &mut c.data,
+                "context" => &mut c.context,
+                _ => continue,
+            };
+            *slot = Some(i);
+        }
+        c
+    }
+}
+
+/// What a session has said so far.
+#[derive(Debug, Default)]
+struct Session {
+    /// The user an information line named as authenticated.
+    user: Option<String>,
+    /// When the entry was made, for eviction.
+    stamp: u64,
+}
+
+/// Reads one SMTP Receive protocol log.
+#[derive(Debug)]
+pub struct SmtpReceiveLog {
+    columns: Columns,
+    sessions: HashMap<String, Session>,
+    order: VecDeque<(u64, String)>,
+    next: u64,
+}
+
+impl Default for SmtpReceiveLog {
+    fn default() -> Self {
+        Self {
+            columns: Columns::from_fields(DEFAULT_FIELDS),
+            sessions: HashMap::new(),
+            order: VecDeque::new(),
+            next: 0,
+        }
+    }
+}
+
+/// The most fields a line may have (the log has nine).
+const MAX_FIELDS: usize = 32;
+
+impl SmtpReceiveLog {
+    /// Reads one line (a directive or a CSV record), appending the event it completes.
+    pub fn push(&mut self, line: &str, origin: &Origin, out: &mut Vec<Event>) -> LineKind {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        if let Some(d) = line.strip_prefix('#') {
+            if let Some(fields) = d.strip_prefix("Fields:") {
+                self.columns = Columns::from_fields(fields);
+            }
+            return LineKind::Directive;
+        }
+        if line.trim().is_empty() {
+            return LineKind::Request;
+        }
+        let Some(f) = split_csv(line) else {
+            return LineKind::Malformed;
+        };
+        let c = self.columns;
+        if f.len() != c.count {
+            return LineKind::Malformed;
+        }
+        let get = |i: Option<usize>| i.and_then(|i| f.get(i)).map(String::as_str);
+        let (Some(session), Some(event)) = (get(c.session), get(c.event)) else {
+            return LineKind::Malformed;
+        };
+        let data = get(c.data).unwrap_or("");
+        match event {
+            "<" if is_auth_command(data) => {
+                self.open(session);
+            }
+            "*" if get(c.context).is_some_and(|x| x.eq_ignore_ascii_case("authenticated")) => {
+                if let Some(s) = self.sessions.get_mut(session) {
+                    s.user = Some(data.to_owned()).filter(|u| !u.is_empty());
+                }
+            }
+            ">" if data.starts_with("235 ") || data.starts_with("535 ") => {
+                let Some(time) = get(c.time).and_then(rfc3339) else {
+                    return LineKind::Malformed;
+                };
+                let user = self.sessions.remove(session).and_then(|s| s.user);
+                let success = data.starts_with("235 ");
+                let outcome = if success {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure(Reason::BadPassword)
+                };
+                let mut e = Event::new(Service::Exchange, outcome);
+                e.protocol = Some(Protocol::Smtp);
+                e.time = Some(time);
+                if let Some((addr, port)) = get(c.remote).and_then(endpoint) {
+                    e.source = Some(addr);
+                    e.port = Some(port).filter(|p| *p != 0);
+                }
+                // The name is the server's only once it accepted the login.
+                e.user = if success { user } else { None };
+                e.session = Some(session.to_owned());
+                e.origin = origin.clone();
+                out.push(e);
+            }
+            "-" => {
+                self.sessions.remove(session);
+            }
+            _ => {}
+        }
+        LineKind::Request
+    }
+
+    /// A session sent `AUTH`: it is held until its reply.
+    fn open(&mut self, session: &str) {
+        self.next += 1;
+        let stamp = self.next;
+        self.sessions
+            .insert(session.to_owned(), Session { user: None, stamp });
+        self.order.push_back((stamp, session.to_owned()));
+        while self.sessions.len() > MAX_SESSIONS || self.order.len() > 2 * MAX_SESSIONS {
+            let Some((stamp, id)) = self.order.pop_front() else {
+                break;
+            };
+            if self.sessions.get(&id).is_some_and(|s| s.stamp == stamp) {
+                self.sessions.remove(&id);
+            }
+        }
+    }
+
+    /// Sessions held now.
+    pub fn held(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// `AUTH LOGIN`, `AUTH PLAIN …`, `AUTH NTLM`, `AUTH GSSAPI`, any case.
+fn is_auth_command(data: &str) -> bool {
+    data.get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("AUTH "))
+        || data.eq_ignore_ascii_case("AUTH")
+}
+
+/// `203.0.113.7:51234` or `[2001:db8::7]:51234` → address and port.
+fn endpoint(text: &str) -> Option<(std::net::IpAddr, u16)> {
+    let text = text.trim();
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        (host, after.strip_prefix(':').unwrap_or("0"))
+    } else {
+        let (host, port) = text.rsplit_once(':')?;
+        if host.contains(':') {
+            return None;
+        }
+        (host, port)
+    };
+    let addr = portcullis_core::address::parse(host)?;
+    Some((addr, port.parse().ok()?))
+}
+
+/// Splits a CSV line: fields separated by commas, a quoted field (`"a, ""b"""`) may
+/// hold commas and doubled quotes. `None` for an unterminated quote or too many fields.
+fn split_csv(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::with_capacity(9);
+    let mut chars = line.chars().peekable();
+    loop {
+        if fields.len() >= MAX_FIELDS {
+            return None;
+        }
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    '"' => break,
+                    c => field.push(c),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Some(fields);
+                }
+                Some(',') => {}
+                Some(_) => return None,
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return Some(fields);
+                    }
+                    Some(',') => break,
+                    Some(c) => field.push(c),
+                }
+            }
+        }
+        fields.push(field);
+    }
+}
+
+#[cfg(test)]
+mod tests;
