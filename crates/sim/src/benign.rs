@@ -221,9 +221,7 @@ pub(crate) fn slot(
             let t = rng.random_range(s0..s1);
             // With doors, the door comes first: it decides where people come from (a
             // phone syncing mail, a laptop on the VPN from home).
-            let door = doors
-                .as_deref()
-                .map(|d| pick_door(&mut rng, d, acc.ssh));
+            let door = doors.as_deref().map(|d| pick_door(&mut rng, d, acc.ssh));
             let (source, kind) = match door {
                 Some(door) => door_source(&mut rng, sim, acc, door, t, at_work),
                 None => usual_source(&mut rng, sim, acc, t, at_work),

@@ -268,10 +268,9 @@ impl Campaign {
         };
         let w = u64::from(pop.accounts[a as usize].weak_round?);
         let (i, rounds) = match self.kind {
-            AttackKind::PasswordSpray => (
-                w * self.targets.len() as u64 + j,
-                u64::from(self.passwords),
-            ),
+            AttackKind::PasswordSpray => {
+                (w * self.targets.len() as u64 + j, u64::from(self.passwords))
+            }
             AttackKind::BruteForce | AttackKind::Targeted => (w, self.total),
             AttackKind::CredentialStuffing => return None,
         };

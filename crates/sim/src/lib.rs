@@ -47,7 +47,8 @@ use crate::population::Population;
 use crate::scenario::{Format, Service, StampStyle};
 
 /// How the parsers turn a logged name into an account by default.
-static ACCOUNTS: std::sync::LazyLock<AccountRules> = std::sync::LazyLock::new(AccountRules::default);
+static ACCOUNTS: std::sync::LazyLock<AccountRules> =
+    std::sync::LazyLock::new(AccountRules::default);
 
 /// Length of one generation slot.
 pub const SLOT_MS: i64 = 10 * 60 * 1000;
@@ -222,9 +223,7 @@ impl Simulation {
             (
                 Service::Smtp | Service::Owa | Service::Activesync | Service::Vpn,
                 Outcome::Failure(_),
-            ) => {
-                Outcome::Failure(portcullis_core::Reason::BadPassword)
-            }
+            ) => Outcome::Failure(portcullis_core::Reason::BadPassword),
             (_, o) => o,
         };
         let mut e = Event::new(service, outcome);
@@ -274,7 +273,8 @@ impl Simulation {
     /// syslog stamps and winlogbeat to the millisecond), IIS and Entra in UTC.
     pub fn logged_event(&self, a: &Attempt) -> Event {
         let ms = match (a.service.format(), self.scenario.output.stamp) {
-            (Format::Windows, _) | (Format::Mail | Format::Ssh | Format::Openvpn, StampStyle::Iso8601) => a.at_ms,
+            (Format::Windows, _)
+            | (Format::Mail | Format::Ssh | Format::Openvpn, StampStyle::Iso8601) => a.at_ms,
             _ => a.at_ms.div_euclid(1000) * 1000,
         };
         let instant = jiff::Timestamp::from_millisecond(ms).unwrap_or_default();

@@ -100,7 +100,11 @@ fn parse(bytes: &[u8], zone: &TimeZone) -> Vec<Event> {
         p.push(line, &Origin::default(), &mut out);
     }
     p.finish(&mut out);
-    assert_eq!(p.stats().unparsed_auth_lines, 0, "lines no parser understood");
+    assert_eq!(
+        p.stats().unparsed_auth_lines,
+        0,
+        "lines no parser understood"
+    );
     assert_eq!(p.stats().malformed_records, 0, "malformed records");
     for e in &mut out {
         e.origin = Origin::default();
@@ -126,7 +130,11 @@ fn round_trip(stamp: &str, seed: u64) {
             want.sort_by_key(key);
         }
         assert!(!want.is_empty(), "{f:?}: nothing simulated");
-        assert_eq!(got.len(), want.len(), "{f:?} ({stamp}, seed {seed}): event count");
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{f:?} ({stamp}, seed {seed}): event count"
+        );
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w, "{f:?} ({stamp}, seed {seed})");
         }
@@ -140,8 +148,14 @@ fn round_trip(stamp: &str, seed: u64) {
         Service::Vpn,
         Service::Rdp,
     ] {
-        assert!(has(&|a| a.service == door && a.source.is_ipv6()), "{door:?}: IPv6");
-        assert!(has(&|a| a.service == door && a.outcome == Outcome::Success), "{door:?}: success");
+        assert!(
+            has(&|a| a.service == door && a.source.is_ipv6()),
+            "{door:?}: IPv6"
+        );
+        assert!(
+            has(&|a| a.service == door && a.outcome == Outcome::Success),
+            "{door:?}: success"
+        );
         assert!(
             has(&|a| a.service == door && a.outcome == Outcome::Failure(Reason::BadPassword)),
             "{door:?}: failure"
@@ -160,7 +174,9 @@ fn round_trip(stamp: &str, seed: u64) {
         ("50074", Outcome::Success, Some(SecondFactor::Required)),
     ]
     .map(|(what, outcome, factor)| {
-        (what, move |e: &Event| e.outcome == outcome && e.second_factor == factor)
+        (what, move |e: &Event| {
+            e.outcome == outcome && e.second_factor == factor
+        })
     }) {
         assert!(entra.iter().any(ok), "no Entra {what}");
     }

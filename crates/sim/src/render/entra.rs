@@ -41,15 +41,11 @@ pub fn correlation_id(tag: u64) -> String {
 
 fn code(a: &Attempt, mfa_stopped: bool) -> (u32, &'static str) {
     match a.outcome {
-        Outcome::Success if mfa_stopped => (
-            50074,
-            "Strong Authentication is required.",
-        ),
+        Outcome::Success if mfa_stopped => (50074, "Strong Authentication is required."),
         Outcome::Success => (0, "Other."),
-        Outcome::Failure(Reason::UnknownAccount) => (
-            50034,
-            "The user account does not exist in the directory.",
-        ),
+        Outcome::Failure(Reason::UnknownAccount) => {
+            (50034, "The user account does not exist in the directory.")
+        }
         Outcome::Failure(Reason::Locked) => (
             50053,
             "Account is locked because user tried to sign in too many times with an incorrect user ID or password.",

@@ -23,7 +23,9 @@ use crate::scenario::Service;
 
 /// The header IIS writes at the top of a log file (and again when logging restarts).
 pub(super) fn header(buf: &mut Vec<u8>, start_ms: i64) -> u64 {
-    buf.extend_from_slice(b"#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: ");
+    buf.extend_from_slice(
+        b"#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: ",
+    );
     utc(buf, start_ms, ' ', false);
     buf.extend_from_slice(b"\n#Fields: ");
     buf.extend_from_slice(FIELDS.as_bytes());
@@ -108,7 +110,8 @@ pub(super) fn attempt(
     }
     let agent = BROWSERS[(a.tag % 4) as usize];
     let correlation = format!("&CorrelationID=<empty>;&cafeReqId={};", guid(a.tag));
-    let logon_page = format!("https://{host}/owa/auth/logon.aspx?url=https%3a%2f%2f{host}%2fowa%2f&reason=0");
+    let logon_page =
+        format!("https://{host}/owa/auth/logon.aspx?url=https%3a%2f%2f{host}%2fowa%2f&reason=0");
     request(
         buf,
         a,

@@ -202,7 +202,8 @@ fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
     let server = sim.population.server;
     match a.service {
         Service::Owa | Service::Activesync => {
-            out.lines += exchange::attempt(buf, a, &name, server, &sim.scenario.organisation.domain);
+            out.lines +=
+                exchange::attempt(buf, a, &name, server, &sim.scenario.organisation.domain);
             return;
         }
         Service::Entra => {
