@@ -75,7 +75,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         keep_windows_domain: false,
         case_sensitive: false,
         max_line: portcullis_parse::reader::DEFAULT_MAX_LINE,
-        input_format: portcullis_parse::InputFormat::Syslog,
+        input_format: portcullis_parse::InputFormat::Auto,
         trusted_proxy: Vec::new(),
         parse_config: None,
     };

@@ -16,14 +16,17 @@ use portcullis_sim::{Options, Scenario, Simulation};
 ///
 /// A scenario (a built-in one, or a TOML file: see docs/simulate.md) describes the
 /// organisation, its ordinary traffic and the attacks. The same seed always gives
-/// byte-identical files. The output folder gets `mail.log` (Dovecot and Postfix),
-/// `auth.log` (OpenSSH) as the scenario asks, and `truth.json`: every source with its
-/// role, every campaign, the accounts that fell.
+/// byte-identical files. The output folder gets, as the scenario asks, `mail.log`
+/// (Dovecot and Postfix), `auth.log` (OpenSSH), `u_ex.log` (Exchange's IIS log: OWA,
+/// ActiveSync), `signins.jsonl` (Entra ID), `security.jsonl` (Windows, winlogbeat) and
+/// `openvpn.log`, and `truth.json`: every source with its role, every campaign, the
+/// accounts that fell.
 ///
 /// Examples:
 ///   portcullis simulate --scenario westminster --out /tmp/westminster
 ///   portcullis simulate --file my-site.toml --seed 7 --out rehearsal
 ///   portcullis simulate --scenario small-office --scale 50 --out /tmp/load
+///   portcullis simulate --scenario exchange-site --out /tmp/exchange   # OWA, IMAP, SSH
 ///   portcullis simulate --list
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]

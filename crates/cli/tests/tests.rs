@@ -404,7 +404,13 @@ fn simulate_lists_and_checks_scenarios() {
     let out = run(&["simulate", "--list"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for name in ["westminster", "small-office", "ssh-exposed", "slow-vip"] {
+    for name in [
+        "westminster",
+        "small-office",
+        "ssh-exposed",
+        "slow-vip",
+        "exchange-site",
+    ] {
         assert!(text.contains(name), "{text}");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -919,6 +925,125 @@ fn small_office_quality() {
                 "seed {seed}: {} detected after {delay} s",
                 c["kind"]
             );
+        }
+    }
+}
+
+/// One botnet sprays OWA (Exchange's IIS log), IMAP (the mail log) and SSH (auth.log)
+/// at once. `analyze` is given the folder's logs with no flags (each file's reader is
+/// detected, ISO-8601 stamps need no year or zone) and must report one campaign whose
+/// sources are those seen on every door, at the engine's quality bars, and name every
+/// account that fell, whichever door the attacker's right guess went through.
+#[test]
+fn one_spray_across_owa_imap_and_ssh_is_one_campaign() {
+    for seed in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let out = run(&[
+            "simulate",
+            "--scenario",
+            "exchange-site",
+            "--seed",
+            seed,
+            "--out",
+            d.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doors = ["u_ex.log", "mail.log", "auth.log"];
+        let logs: Vec<String> = doors
+            .iter()
+            .map(|f| d.join(f).to_str().unwrap().to_owned())
+            .collect();
+        let report_path = d.join("report.json");
+        let mut args = vec!["analyze", "-q", "--format", "json", "-o"];
+        args.push(report_path.to_str().unwrap());
+        args.extend(logs.iter().map(String::as_str));
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+        let truth: Value =
+            serde_json::from_slice(&std::fs::read(d.join("truth.json")).unwrap()).unwrap();
+        assert_eq!(report["input"]["unparsed_auth_lines"], 0, "seed {seed}");
+
+        // The engine's bars on this scenario (it has no brute force or stuffing to
+        // measure recall on).
+        let truth_path = d.join("truth.json");
+        let mut args = vec![
+            "eval",
+            truth_path.to_str().unwrap(),
+            report_path.to_str().unwrap(),
+        ];
+        args.extend(
+            QUALITY_BARS
+                .chunks(2)
+                .filter(|kv| !kv[1].starts_with("brute_force") && !kv[1].starts_with("credential"))
+                .flatten(),
+        );
+        args.extend_from_slice(&["--max-delay", "5m"]);
+        let out = run(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "seed {seed}:\n{text}");
+
+        // One campaign, a spray, holding the reported attackers.
+        let campaigns = report["campaigns"].as_array().unwrap();
+        assert_eq!(campaigns.len(), 1, "seed {seed}: {campaigns:?}");
+        let c = &campaigns[0];
+        assert_eq!(c["kind"], "password_spray");
+        let reported: std::collections::HashSet<&str> = report["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["verdict"] == "attacker")
+            .map(|s| s["address"].as_str().unwrap())
+            .collect();
+        assert_eq!(c["sources"].as_u64(), Some(reported.len() as u64));
+        let attackers: std::collections::HashSet<&str> = truth["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["role"] == "attacker")
+            .map(|s| s["address"].as_str().unwrap())
+            .collect();
+
+        // Door by door, read as `events` reads each file: the botnet's sources there
+        // are in the campaign, and its logins there are named as compromised.
+        let compromised: std::collections::HashSet<&str> = report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] == "compromised")
+            .map(|a| a["user"].as_str().unwrap())
+            .collect();
+        for (door, log) in doors.iter().zip(&logs) {
+            let events = json_lines(&run(&["events", log]));
+            let here: std::collections::HashSet<&str> = events
+                .iter()
+                .filter_map(|e| e["source"].as_str())
+                .filter(|a| attackers.contains(a))
+                .collect();
+            let found = here.iter().filter(|a| reported.contains(*a)).count();
+            assert!(
+                here.len() > 100 && found as f64 >= 0.95 * here.len() as f64,
+                "seed {seed}, {door}: {found} of {} of the botnet's sources here in the campaign",
+                here.len()
+            );
+            let fell: Vec<&str> = events
+                .iter()
+                .filter(|e| e["outcome"] == "success")
+                .filter(|e| e["source"].as_str().is_some_and(|a| attackers.contains(a)))
+                .map(|e| e["account"].as_str().unwrap())
+                .collect();
+            assert!(
+                !fell.is_empty(),
+                "seed {seed}, {door}: no account fell here"
+            );
+            for account in fell {
+                assert!(
+                    compromised.contains(account),
+                    "seed {seed}: {account}, which fell on {door}, is not named"
+                );
+            }
         }
     }
 }

@@ -12,7 +12,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
 
-use crate::population::SourceKind;
+use std::net::IpAddr;
+
+use crate::population::{Account, SourceKind};
 use crate::rng::{self, purpose};
 use crate::scenario::{Benign, Service};
 use crate::{Actor, Attempt, Simulation, Target};
@@ -67,6 +69,119 @@ fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u64 {
     }
 }
 
+/// Where a login comes from when doors are not set: a traveller's hotel, the office,
+/// the VPN gateway, a phone's carrier, or home (the draws in this order).
+fn usual_source(
+    rng: &mut ChaCha8Rng,
+    sim: &Simulation,
+    acc: &Account,
+    t: i64,
+    at_work: bool,
+) -> (IpAddr, SourceKind) {
+    let b = &sim.scenario.benign;
+    let pop = &sim.population;
+    match acc.trip {
+        Some((from, to, hotel)) if (from..to).contains(&t) => (hotel, SourceKind::Traveller),
+        _ if at_work && rng.random_bool(b.office_share) => {
+            (pop.office[acc.office as usize], SourceKind::OfficeGateway)
+        }
+        _ if rng.random_bool(b.vpn_share) => (
+            pop.vpn[rng.random_range(0..pop.vpn.len())],
+            SourceKind::VpnGateway,
+        ),
+        _ if rng.random_bool(b.mobile_share) => carrier(rng, sim, acc),
+        _ => (acc.home, SourceKind::Home),
+    }
+}
+
+fn carrier(rng: &mut ChaCha8Rng, sim: &Simulation, acc: &Account) -> (IpAddr, SourceKind) {
+    let pool = &sim.population.cgnat[acc.pool as usize];
+    (pool[rng.random_range(0..pool.len())], SourceKind::Cgnat)
+}
+
+/// Where a login through `door` comes from: ActiveSync is a phone (on the office
+/// Wi-Fi at work, else mostly its carrier); the VPN is reached from outside (home,
+/// carrier, hotel), never through itself or the office; the other doors as usual.
+fn door_source(
+    rng: &mut ChaCha8Rng,
+    sim: &Simulation,
+    acc: &Account,
+    door: Service,
+    t: i64,
+    at_work: bool,
+) -> (IpAddr, SourceKind) {
+    let b = &sim.scenario.benign;
+    let travelling = acc.trip.filter(|(from, to, _)| (*from..*to).contains(&t));
+    match door {
+        Service::Activesync => match travelling {
+            Some((_, _, hotel)) => (hotel, SourceKind::Traveller),
+            None if at_work && rng.random_bool(b.office_share) => (
+                sim.population.office[acc.office as usize],
+                SourceKind::OfficeGateway,
+            ),
+            None if rng.random_bool(0.8) => carrier(rng, sim, acc),
+            None => (acc.home, SourceKind::Home),
+        },
+        Service::Vpn | Service::Rdp => match travelling {
+            Some((_, _, hotel)) => (hotel, SourceKind::Traveller),
+            None if rng.random_bool(b.mobile_share * 0.3) => carrier(rng, sim, acc),
+            None => (acc.home, SourceKind::Home),
+        },
+        _ => usual_source(rng, sim, acc, t, at_work),
+    }
+}
+
+/// The door of a login when doors are not set: SSH for a tenth of an administrator's
+/// logins, else SMTP, POP3 or IMAP by their shares.
+fn mail_door(rng: &mut ChaCha8Rng, b: &Benign, ssh: bool) -> Service {
+    if ssh && rng.random_bool(0.1) {
+        return Service::Ssh;
+    }
+    let x: f64 = rng.random();
+    if x < b.smtp_share {
+        Service::Smtp
+    } else if x < b.smtp_share + b.pop3_share {
+        Service::Pop3
+    } else {
+        Service::Imap
+    }
+}
+
+/// A door by weight; SSH for a tenth of an administrator's logins, as without doors.
+fn pick_door(rng: &mut ChaCha8Rng, doors: &[(Service, f64)], ssh: bool) -> Service {
+    if ssh && rng.random_bool(0.1) {
+        return Service::Ssh;
+    }
+    let total: f64 = doors.iter().map(|(_, w)| w).sum();
+    let mut x = rng.random_range(0.0..total);
+    for (s, w) in doors {
+        if x < *w {
+            return *s;
+        }
+        x -= w;
+    }
+    doors.last().map_or(Service::Imap, |(s, _)| *s)
+}
+
+/// The door a stale device keeps retrying through: a phone's ActiveSync if the site
+/// has it, else IMAP or POP3, else the busiest door.
+pub(crate) fn stale_door(b: &Benign) -> Service {
+    let Some(doors) = &b.doors else {
+        return Service::Imap;
+    };
+    let used = |s: Service| doors.get(&s).is_some_and(|w| *w > 0.0);
+    [Service::Activesync, Service::Imap, Service::Pop3]
+        .into_iter()
+        .find(|s| used(*s))
+        .or_else(|| {
+            doors
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(s, _)| *s)
+        })
+        .unwrap_or(Service::Imap)
+}
+
 /// Appends the slot's benign attempts and deliveries.
 pub(crate) fn slot(
     sim: &Simulation,
@@ -96,38 +211,24 @@ pub(crate) fn slot(
         tag
     };
 
+    let doors: Option<Vec<(Service, f64)>> = b
+        .doors
+        .as_ref()
+        .map(|d| d.iter().map(|(s, w)| (*s, *w)).collect());
     for (i, acc) in pop.accounts.iter().enumerate() {
         let n = logins.as_ref().map_or(0, |p| p.sample(&mut rng) as u64);
         for _ in 0..n {
             let t = rng.random_range(s0..s1);
-            let (source, kind) = match acc.trip {
-                Some((from, to, hotel)) if (from..to).contains(&t) => {
-                    (hotel, SourceKind::Traveller)
-                }
-                _ if at_work && rng.random_bool(b.office_share) => {
-                    (pop.office[acc.office as usize], SourceKind::OfficeGateway)
-                }
-                _ if rng.random_bool(b.vpn_share) => (
-                    pop.vpn[rng.random_range(0..pop.vpn.len())],
-                    SourceKind::VpnGateway,
-                ),
-                _ if rng.random_bool(b.mobile_share) => {
-                    let pool = &pop.cgnat[acc.pool as usize];
-                    (pool[rng.random_range(0..pool.len())], SourceKind::Cgnat)
-                }
-                _ => (acc.home, SourceKind::Home),
+            // With doors, the door comes first: it decides where people come from (a
+            // phone syncing mail, a laptop on the VPN from home).
+            let door = doors.as_deref().map(|d| pick_door(&mut rng, d, acc.ssh));
+            let (source, kind) = match door {
+                Some(door) => door_source(&mut rng, sim, acc, door, t, at_work),
+                None => usual_source(&mut rng, sim, acc, t, at_work),
             };
-            let service = if acc.ssh && rng.random_bool(0.1) {
-                Service::Ssh
-            } else {
-                let x: f64 = rng.random();
-                if x < b.smtp_share {
-                    Service::Smtp
-                } else if x < b.smtp_share + b.pop3_share {
-                    Service::Pop3
-                } else {
-                    Service::Imap
-                }
+            let service = match door {
+                Some(door) => door,
+                None => mail_door(&mut rng, b, acc.ssh),
             };
             let port = rng.random_range(1024..=65535);
             let attempt = |at_ms: i64, outcome: Outcome, tag: u64| Attempt {
@@ -167,6 +268,7 @@ pub(crate) fn slot(
         }
     }
 
+    let stale = stale_door(b);
     for dev in &pop.stale {
         if dev.to_ms <= s0 || dev.from_ms >= s1 {
             continue;
@@ -181,7 +283,7 @@ pub(crate) fn slot(
             let acc = &pop.accounts[dev.account as usize];
             out.push(Attempt {
                 at_ms: t,
-                service: Service::Imap,
+                service: stale,
                 source: acc.home,
                 port: rng.random_range(1024..=65535),
                 target: Target::Account(dev.account),

@@ -236,13 +236,9 @@ impl Campaign {
             .enumerate()
             .filter_map(|(j, t)| {
                 let Target::Account(a) = *t else { return None };
-                let weak = pop.accounts[a as usize].weak_round;
                 let fell = match self.kind {
                     AttackKind::CredentialStuffing => self.stuffing_hit(j as u64),
-                    AttackKind::PasswordSpray => weak.is_some_and(|w| w < self.passwords),
-                    AttackKind::BruteForce | AttackKind::Targeted => {
-                        weak.is_some_and(|w| u64::from(w) < self.total)
-                    }
+                    _ => self.falls_at(pop, j as u64).is_some(),
                 };
                 fell.then_some(a)
             })
@@ -250,6 +246,35 @@ impl Campaign {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// The door of attempt `i`.
+    fn service_of(&self, i: u64) -> Service {
+        self.services[(self.h(i, 3) % self.services.len() as u64) as usize]
+    }
+
+    /// Whether attempt `i`, the `round`-th on its account, meets Entra ID's smart
+    /// lockout (which then refuses even the right password).
+    fn locked_out(&self, i: u64, round: u64) -> bool {
+        round >= crate::render::entra::LOCKOUT_THRESHOLD && self.service_of(i) == Service::Entra
+    }
+
+    /// The round at which the target at index `j` falls to a spray, brute force or
+    /// targeted guessing: its password's rank on the list, if the list gets there and
+    /// that attempt is not refused by a lockout.
+    fn falls_at(&self, pop: &Population, j: u64) -> Option<u64> {
+        let Target::Account(a) = self.targets[j as usize] else {
+            return None;
+        };
+        let w = u64::from(pop.accounts[a as usize].weak_round?);
+        let (i, rounds) = match self.kind {
+            AttackKind::PasswordSpray => {
+                (w * self.targets.len() as u64 + j, u64::from(self.passwords))
+            }
+            AttackKind::BruteForce | AttackKind::Targeted => (w, self.total),
+            AttackKind::CredentialStuffing => return None,
+        };
+        (w < rounds && !self.locked_out(i, w)).then_some(w)
     }
 
     /// Wall time of an active-time offset.
@@ -287,19 +312,28 @@ impl Campaign {
             }
             AttackKind::BruteForce | AttackKind::Targeted => (self.targets[0], i),
         };
+        let j = match self.kind {
+            AttackKind::PasswordSpray | AttackKind::CredentialStuffing => i % n,
+            AttackKind::BruteForce | AttackKind::Targeted => 0,
+        };
         let outcome = match target {
             Target::Unknown(..) => Outcome::Failure(Reason::UnknownAccount),
-            Target::Account(a) => {
-                let weak = pop.accounts[a as usize].weak_round.map(u64::from);
-                let hit = match self.kind {
-                    AttackKind::CredentialStuffing => self.stuffing_hit(i % n),
-                    _ => weak == Some(round),
+            Target::Account(_) => {
+                let fell = match self.kind {
+                    AttackKind::CredentialStuffing => None,
+                    _ => self.falls_at(pop, j),
                 };
-                if weak.is_some_and(|w| w < round) && self.kind != AttackKind::CredentialStuffing {
+                if fell.is_some_and(|w| w < round) {
                     return None;
                 }
+                let hit = match self.kind {
+                    AttackKind::CredentialStuffing => self.stuffing_hit(j),
+                    _ => fell == Some(round),
+                };
                 if hit {
                     Outcome::Success
+                } else if self.locked_out(i, round) {
+                    Outcome::Failure(Reason::Locked)
                 } else {
                     Outcome::Failure(Reason::BadPassword)
                 }
@@ -316,7 +350,7 @@ impl Campaign {
                 (u128::from(p) << 64) | u128::from(self.h(i, 2) | 1),
             )),
         };
-        let service = self.services[(self.h(i, 3) % self.services.len() as u64) as usize];
+        let service = self.service_of(i);
         Some(Attempt {
             at_ms: self.time_of(i),
             service,

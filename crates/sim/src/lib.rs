@@ -17,7 +17,8 @@
 //! - [`population`]: accounts, their devices and the addresses they log in from.
 //! - [`benign`]: the organisation's ordinary traffic, slot by slot.
 //! - [`campaign`]: attacks compiled into deterministic schedules.
-//! - [`render`]: attempts and noise written as Dovecot, Postfix and OpenSSH log lines.
+//! - [`render`]: attempts and noise written as the servers log them: Dovecot, Postfix,
+//!   OpenSSH, Exchange's IIS log, Entra ID sign-ins, Windows Security events, OpenVPN.
 //! - [`truth`]: the ground truth written beside the logs.
 //! - [`score`]: a report scored against the truth (`portcullis eval`).
 #![deny(missing_docs)]
@@ -35,14 +36,19 @@ use std::io;
 use std::net::IpAddr;
 
 use jiff::tz::TimeZone;
-use portcullis_core::{Event, EventTime, Outcome};
+use portcullis_core::account::AccountRules;
+use portcullis_core::{Event, EventTime, Outcome, Protocol};
 
 pub use scenario::{Scenario, ScenarioError};
 pub use truth::{Truth, TruthBuilder};
 
 use crate::campaign::Campaign;
 use crate::population::Population;
-use crate::scenario::{Format, Service};
+use crate::scenario::{Format, Service, StampStyle};
+
+/// How the parsers turn a logged name into an account by default.
+static ACCOUNTS: std::sync::LazyLock<AccountRules> =
+    std::sync::LazyLock::new(AccountRules::default);
 
 /// Length of one generation slot.
 pub const SLOT_MS: i64 = 10 * 60 * 1000;
@@ -120,10 +126,8 @@ pub struct Simulation {
 /// for sending them live).
 #[derive(Debug, Default)]
 pub struct SlotOutput {
-    /// `mail.log` lines.
-    pub mail: Vec<u8>,
-    /// `auth.log` lines.
-    pub ssh: Vec<u8>,
+    /// The bytes of each format, by [`Format::index`].
+    pub files: [Vec<u8>; Format::ALL.len()],
     /// The attempts, in time order.
     pub attempts: Vec<Attempt>,
     /// Lines written, all formats.
@@ -133,10 +137,7 @@ pub struct SlotOutput {
 impl SlotOutput {
     /// The bytes of one format.
     pub fn bytes(&self, f: Format) -> &[u8] {
-        match f {
-            Format::Mail => &self.mail,
-            Format::Ssh => &self.ssh,
-        }
+        &self.files[f.index()]
     }
 }
 
@@ -202,27 +203,100 @@ impl Simulation {
         }
     }
 
-    /// The event an attempt is, as its server's log line reads back, stamped `time`
-    /// (the attempt's own time, or the moment it is sent live). Postfix logs no user
-    /// for a failed SASL login, so such an event has none.
+    /// The event an attempt is, as its server's log reads back, stamped `time` (the
+    /// attempt's own time, or the moment it is sent live). What a log does not tell is
+    /// left out as the parser leaves it out: Postfix and OpenVPN log no user for a
+    /// failed login, Dovecot, Postfix and IIS no client port; Postfix, OpenVPN and Exchange's web doors
+    /// answer an unknown name as a wrong password (IIS as Windows does).
     pub fn event(&self, a: &Attempt, time: EventTime) -> Event {
+        use portcullis_core::Service as Logged;
         let service = match a.service {
-            Service::Imap | Service::Pop3 => portcullis_core::Service::Dovecot,
-            Service::Smtp => portcullis_core::Service::Postfix,
-            Service::Ssh => portcullis_core::Service::Sshd,
+            Service::Imap | Service::Pop3 => Logged::Dovecot,
+            Service::Smtp => Logged::Postfix,
+            Service::Ssh => Logged::Sshd,
+            Service::Owa | Service::Activesync => Logged::Exchange,
+            Service::Entra => Logged::Entra,
+            Service::Vpn => Logged::Openvpn,
+            Service::Rdp => Logged::Windows,
         };
-        let mut e = Event::new(service, a.outcome);
+        let outcome = match (a.service, a.outcome) {
+            (
+                Service::Smtp | Service::Owa | Service::Activesync | Service::Vpn,
+                Outcome::Failure(_),
+            ) => Outcome::Failure(portcullis_core::Reason::BadPassword),
+            (_, o) => o,
+        };
+        let mut e = Event::new(service, outcome);
         e.time = Some(time);
-        e.protocol = Some(a.service.protocol());
+        e.protocol = match a.service {
+            // A failure is read from Dovecot's auth-worker line, which does not say
+            // which protocol the client spoke.
+            Service::Imap | Service::Pop3 if a.outcome.is_failure() => None,
+            Service::Imap => Some(Protocol::Imap),
+            Service::Pop3 => Some(Protocol::Pop3),
+            Service::Smtp => Some(Protocol::Smtp),
+            Service::Ssh => Some(Protocol::Ssh),
+            Service::Owa | Service::Activesync => Some(Protocol::Http),
+            Service::Entra => Some(render::entra::client_app(a).1),
+            Service::Vpn | Service::Rdp => None,
+        };
         e.source = Some(a.source);
-        e.port = Some(a.port);
-        if !(a.service == Service::Smtp && a.outcome.is_failure()) {
+        e.port = match a.service {
+            // Dovecot's summary and Postfix's lines here carry no client port, IIS's
+            // default fields none either.
+            Service::Imap | Service::Pop3 | Service::Smtp => None,
+            Service::Owa | Service::Activesync | Service::Entra => None,
+            Service::Vpn if a.source.is_ipv6() => None,
+            _ => Some(a.port),
+        };
+        let silent = matches!(a.service, Service::Smtp | Service::Vpn) && a.outcome.is_failure();
+        if !silent {
             let name = render::shown_name(self, a);
-            e.account = Some(name.to_lowercase());
+            e.account = ACCOUNTS.canonical(&name);
             e.user = Some(name);
         }
-        e.host = Some(self.scenario.output.host.clone());
+        e.host = match a.service.format() {
+            Format::Exchange | Format::Entra => None,
+            _ => Some(self.scenario.output.host.clone()),
+        };
+        if a.service == Service::Entra {
+            e.session = Some(render::entra::correlation_id(a.tag));
+            if a.outcome == Outcome::Success && self.stopped_by_mfa(a) {
+                e.second_factor = Some(portcullis_core::SecondFactor::Required);
+            }
+        }
         e
+    }
+
+    /// The event an attempt reads back as from the file it was written to, its time as
+    /// precise as that format writes it: syslog and IIS stamps to the second (ISO-8601
+    /// syslog stamps and winlogbeat to the millisecond), IIS and Entra in UTC.
+    pub fn logged_event(&self, a: &Attempt) -> Event {
+        let ms = match (a.service.format(), self.scenario.output.stamp) {
+            (Format::Windows, _)
+            | (Format::Mail | Format::Ssh | Format::Openvpn, StampStyle::Iso8601) => a.at_ms,
+            _ => a.at_ms.div_euclid(1000) * 1000,
+        };
+        let instant = jiff::Timestamp::from_millisecond(ms).unwrap_or_default();
+        let offset = match a.service.format() {
+            Format::Mail | Format::Ssh | Format::Openvpn => self.zone.to_offset(instant),
+            _ => jiff::tz::Offset::UTC,
+        };
+        let mut e = self.event(a, EventTime { instant, offset });
+        e.session = match a.service {
+            Service::Imap | Service::Pop3 => Some(render::session(a.tag)),
+            Service::Entra => e.session,
+            _ => None,
+        };
+        e
+    }
+
+    /// Whether a success is an attacker's stopped by the account's second factor (Entra
+    /// ID only: the other doors here ask for none).
+    pub fn stopped_by_mfa(&self, a: &Attempt) -> bool {
+        a.service == Service::Entra
+            && matches!(a.actor, Actor::Attacker(_))
+            && matches!(a.target, Target::Account(i) if self.population.accounts[i as usize].mfa)
     }
 
     /// Generates and renders one slot. Slots are independent: any order, any thread.
@@ -238,7 +312,7 @@ impl Simulation {
         attempts.sort_by_key(|a| (a.at_ms, a.tag));
         deliveries.sort_unstable();
         let mut out = SlotOutput::default();
-        render::slot(self, &attempts, &deliveries, &mut out);
+        render::slot(self, k, &attempts, &deliveries, &mut out);
         out.attempts = attempts;
         out
     }

@@ -61,6 +61,10 @@ pub struct Account {
     pub office: u32,
     /// Also logs in over SSH.
     pub ssh: bool,
+    /// Enrolled in a second factor (Entra ID asks for it after the password).
+    pub mfa: bool,
+    /// Its phone's ActiveSync profile names it `DOMAIN\user` rather than by UPN.
+    pub netbios_name: bool,
     /// A trip: (from ms, to ms, hotel address).
     pub trip: Option<(i64, i64, IpAddr)>,
     /// A password change: (changed at ms, other devices updated at ms).
@@ -382,6 +386,11 @@ impl Population {
                     pool: rng.random_range(0..b.cgnat_pools),
                     office: rng.random_range(0..b.office_gateways.clamp(1, 100)),
                     ssh: false,
+                    // Hashed rather than drawn, so that the stream (and every scenario
+                    // written before these existed) is unchanged.
+                    mfa: rng::unit(rng::hash(seed, &[purpose::POPULATION, 1, u64::from(i)]))
+                        < s.organisation.mfa_share,
+                    netbios_name: rng::hash(seed, &[purpose::POPULATION, 2, u64::from(i)]) % 2 == 0,
                     trip: None,
                     reset: None,
                 }

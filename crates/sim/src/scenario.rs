@@ -4,11 +4,11 @@
 //! read strictly: an unknown key or a value out of range is an error naming the key,
 //! so a typo never silently becomes a default.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
-use portcullis_core::Protocol;
 use serde::{Deserialize, Deserializer};
 
 /// The built-in scenarios, by name.
@@ -26,6 +26,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../../scenarios/ssh-exposed.toml"),
     ),
     ("slow-vip", include_str!("../../../scenarios/slow-vip.toml")),
+    (
+        "exchange-site",
+        include_str!("../../../scenarios/exchange-site.toml"),
+    ),
 ];
 
 /// Why a scenario cannot be used.
@@ -91,6 +95,10 @@ pub struct Organisation {
     /// Accounts that also log in over SSH (administrators).
     #[serde(default)]
     pub ssh_users: u32,
+    /// Share of accounts enrolled in a second factor at Entra ID: an attacker who
+    /// guesses such a password is stopped by the second factor (Entra logs 50074).
+    #[serde(default)]
+    pub mfa_share: f64,
 }
 
 fn default_weak_share() -> f64 {
@@ -107,6 +115,9 @@ pub struct Benign {
     pub smtp_share: f64,
     /// Share of logins that are POP3.
     pub pop3_share: f64,
+    /// Weights of the doors ordinary logins go through (`imap = 60, owa = 25, ...`);
+    /// when set, replaces `smtp_share` and `pop3_share`. SSH stays for `ssh_users`.
+    pub doors: Option<BTreeMap<Service, f64>>,
     /// Office NAT gateways: every office user shares these few addresses.
     pub office_gateways: u32,
     /// Share of working-hours logins that come from the office.
@@ -151,6 +162,7 @@ impl Default for Benign {
             logins_per_day: 30.0,
             smtp_share: 0.15,
             pop3_share: 0.05,
+            doors: None,
             office_gateways: 4,
             office_share: 0.7,
             vpn_gateways: 2,
@@ -206,22 +218,61 @@ impl Default for Output {
 }
 
 /// A log file format the simulator writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Dovecot and Postfix in one syslog file, with delivery noise.
     Mail,
     /// OpenSSH.
     Ssh,
+    /// Exchange Server's IIS W3C log (OWA, ActiveSync).
+    Exchange,
+    /// Entra ID sign-ins, Graph `signIn` records as JSON lines.
+    Entra,
+    /// Windows Security events 4624/4625 as winlogbeat JSON lines.
+    Windows,
+    /// OpenVPN server in syslog.
+    Openvpn,
 }
 
 impl Format {
+    /// Every format, in file order.
+    pub const ALL: [Format; 6] = [
+        Format::Mail,
+        Format::Ssh,
+        Format::Exchange,
+        Format::Entra,
+        Format::Windows,
+        Format::Openvpn,
+    ];
+
     /// The file the format is written to.
     pub fn file_name(self) -> &'static str {
         match self {
             Format::Mail => "mail.log",
             Format::Ssh => "auth.log",
+            Format::Exchange => "u_ex.log",
+            Format::Entra => "signins.jsonl",
+            Format::Windows => "security.jsonl",
+            Format::Openvpn => "openvpn.log",
         }
+    }
+
+    /// The scenario's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Mail => "mail",
+            Format::Ssh => "ssh",
+            Format::Exchange => "exchange",
+            Format::Entra => "entra",
+            Format::Windows => "windows",
+            Format::Openvpn => "openvpn",
+        }
+    }
+
+    /// Its position in [`Format::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -325,7 +376,7 @@ pub struct Pause {
 }
 
 /// A door an attack (or a user) logs in through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Service {
     /// Dovecot IMAP.
@@ -336,24 +387,43 @@ pub enum Service {
     Smtp,
     /// OpenSSH.
     Ssh,
+    /// Outlook on the web: Exchange's forms logon.
+    Owa,
+    /// Exchange ActiveSync (phones), HTTP Basic authentication.
+    Activesync,
+    /// Entra ID (Azure AD) cloud sign-in.
+    Entra,
+    /// OpenVPN with user name and password.
+    Vpn,
+    /// Remote Desktop to a Windows server (Security events 4624/4625).
+    Rdp,
 }
 
 impl Service {
-    /// The protocol of the event.
-    pub fn protocol(self) -> Protocol {
-        match self {
-            Service::Imap => Protocol::Imap,
-            Service::Pop3 => Protocol::Pop3,
-            Service::Smtp => Protocol::Smtp,
-            Service::Ssh => Protocol::Ssh,
-        }
-    }
-
     /// The file format that carries it.
     pub fn format(self) -> Format {
         match self {
+            Service::Imap | Service::Pop3 | Service::Smtp => Format::Mail,
             Service::Ssh => Format::Ssh,
-            _ => Format::Mail,
+            Service::Owa | Service::Activesync => Format::Exchange,
+            Service::Entra => Format::Entra,
+            Service::Vpn => Format::Openvpn,
+            Service::Rdp => Format::Windows,
+        }
+    }
+
+    /// The scenario's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Imap => "imap",
+            Service::Pop3 => "pop3",
+            Service::Smtp => "smtp",
+            Service::Ssh => "ssh",
+            Service::Owa => "owa",
+            Service::Activesync => "activesync",
+            Service::Entra => "entra",
+            Service::Vpn => "vpn",
+            Service::Rdp => "rdp",
         }
     }
 }
@@ -443,6 +513,7 @@ impl Scenario {
             )));
         }
         share("organisation.weak_share", o.weak_share)?;
+        share("organisation.mfa_share", o.mfa_share)?;
         if o.ssh_users > o.accounts {
             return Err(bad(
                 "organisation.ssh_users cannot exceed organisation.accounts",
@@ -499,7 +570,36 @@ impl Scenario {
             share("benign.reset.share", r.share)?;
         }
         if self.output.formats.is_empty() {
-            return Err(bad("output.formats must name at least one of mail, ssh"));
+            return Err(bad(
+                "output.formats must name at least one of mail, ssh, exchange, entra, windows, openvpn",
+            ));
+        }
+        if let Some(doors) = &b.doors {
+            if doors.values().any(|w| !(w.is_finite() && *w >= 0.0))
+                || doors.values().sum::<f64>() <= 0.0
+            {
+                return Err(bad(
+                    "benign.doors: weights must be 0 or more, and not all 0",
+                ));
+            }
+            for (s, w) in doors {
+                if *s == Service::Ssh {
+                    return Err(bad(
+                        "benign.doors: ssh is for organisation.ssh_users, not a door weight",
+                    ));
+                }
+                if *w > 0.0 && !self.output.formats.contains(&s.format()) {
+                    return Err(bad(format!(
+                        "benign.doors uses {} but output.formats does not include {}",
+                        s.as_str(),
+                        s.format().as_str()
+                    )));
+                }
+            }
+        } else if !self.output.formats.contains(&Format::Mail) {
+            return Err(bad(
+                "without benign.doors, ordinary logins go to mail: output.formats must include mail",
+            ));
         }
         let span = SignedDuration::from_hours(i64::from(self.hours));
         for (i, a) in self.attacks.iter().enumerate() {
@@ -523,14 +623,15 @@ impl Scenario {
             }
             if a.services.is_empty() {
                 return Err(at(
-                    "services must name at least one of imap, pop3, smtp, ssh",
+                    "services must name at least one of imap, pop3, smtp, ssh, owa, activesync, entra, vpn, rdp",
                 ));
             }
             for s in &a.services {
                 if !self.output.formats.contains(&s.format()) {
                     return Err(at(&format!(
-                        "uses {s:?} but output.formats does not include {:?}",
-                        s.format()
+                        "uses {} but output.formats does not include {}",
+                        s.as_str(),
+                        s.format().as_str()
                     )));
                 }
             }

@@ -54,6 +54,7 @@ fn check_against_parsers(scenario: &str, seed: u64) {
                 time_zone: zone.clone(),
                 year: YearRule::Fixed(year),
             },
+            format: portcullis_parse::format::detect(&bytes[..bytes.len().min(65_536)]),
             ..Default::default()
         };
         let mut p = LogParser::new(config);
@@ -153,6 +154,11 @@ fn truth_matches_the_logs_ssh_exposed() {
 #[test]
 fn truth_matches_the_logs_slow_vip() {
     check_against_parsers("slow-vip", 5);
+}
+
+#[test]
+fn truth_matches_the_logs_exchange_site() {
+    check_against_parsers("exchange-site", 1);
 }
 
 #[test]

@@ -52,6 +52,13 @@ pub struct EngineConfig {
     /// A participant of a distributed campaign has suspicious failures on at least this
     /// many distinct accounts (or names) during it.
     pub participant_accounts: u32,
+    /// A member of a distributed campaign whose share of unknown names would make it
+    /// another kind on its own (stuffing in a spray, or the reverse) keeps the
+    /// campaign's kind unless its count of unknown names is at most this likely under
+    /// the campaign's own mix (a Poisson tail): among hundreds of members each trying a
+    /// dozen names, a few draw more unknown names by chance, and one attack is one
+    /// campaign. `0` turns this off.
+    pub member_kind_p: f64,
     /// ... or, never having logged in (or only into accounts it was a stranger to),
     /// failed on an account being sprayed: at least this many of the account's other
     /// attackers are spray members that tried several accounts, and they are at least
@@ -98,6 +105,7 @@ impl Default for EngineConfig {
             burst_min_sources: 5,
             burst_p: 1e-6,
             participant_accounts: 2,
+            member_kind_p: 1e-3,
             probe_account_sources: 3,
             targeted_sources: 10,
             targeted_focus: 0.7,

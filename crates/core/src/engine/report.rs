@@ -371,11 +371,44 @@ impl Engine {
         if s.accounts.len() < self.config.stuffing_accounts {
             return self.campaign_kind(c, judged);
         }
-        if super::source_stuffing(s, &self.config) {
+        let own = if super::source_stuffing(s, &self.config) {
             Kind::CredentialStuffing
         } else {
             Kind::PasswordSpray
+        };
+        let campaign = self.campaign_kind(c, judged);
+        if own != campaign && !self.stands_apart(c, s) {
+            return campaign;
         }
+        own
+    }
+
+    /// Whether a member's count of unknown names is too unlikely under its distributed
+    /// campaign's own mix of names to be the same attack's luck of the draw
+    /// (`member_kind_p`): P(X >= k) for more unknown names than expected, P(X <= k) for
+    /// fewer, X Poisson with the campaign's unknown share times the member's names.
+    fn stands_apart(&self, c: usize, s: &super::state::SourceState) -> bool {
+        let p = self.config.member_kind_p;
+        let camp = &self.campaigns[c];
+        let distinct = camp.names_tried.len();
+        if p <= 0.0 || distinct == 0 || s.accounts.is_full() {
+            return true;
+        }
+        let unknown = camp
+            .names_tried
+            .iter()
+            .filter(|h| *h & 0x8000_0000 != 0)
+            .count();
+        let share = unknown as f64 / distinct as f64;
+        let n = s.accounts.len() as f64;
+        let k = s.unknown_names() as usize;
+        let mean = share * n;
+        let chance = if k as f64 >= mean {
+            super::site::poisson_tail(k, mean)
+        } else {
+            1.0 - super::site::poisson_tail(k + 1, mean)
+        };
+        chance <= p
     }
 
     /// A distributed campaign's kind follows its members: mostly unknown names is

@@ -208,6 +208,58 @@ fn distributed_spray_is_one_campaign_of_many_quiet_sources() {
     );
 }
 
+/// One botnet spraying through three doors (Dovecot, Exchange, sshd), 5 % of its names
+/// unknown here: 400 sources, thirteen names each. One member drew four unknown names
+/// of its thirteen (about one in three hundred members does): on its own that looks
+/// like credential stuffing, but it is the same attack, and the report says one
+/// campaign.
+#[test]
+fn an_unlucky_member_stays_in_its_campaign_across_doors() {
+    let mut events = office(300, 8);
+    let doors = [Service::Dovecot, Service::Exchange, Service::Sshd];
+    for s in 0..400u32 {
+        let src = format!("10.{}.{}.9", s / 200, s % 200);
+        for k in 0..13u32 {
+            let t = 7200 + i64::from(s) * 9 + i64::from(k) * 1200;
+            let i = s * 13 + k;
+            let unknown = if s == 399 { k < 4 } else { i % 20 == 0 };
+            let mut e = if unknown {
+                ev(
+                    t,
+                    &src,
+                    &format!("gone{i}@example.org"),
+                    Outcome::Failure(Reason::UnknownAccount),
+                )
+            } else {
+                fail(t, &src, &format!("user{}@example.org", i % 300))
+            };
+            e.service = doors[(k % 3) as usize];
+            events.push(e);
+        }
+    }
+    let r = run(&events);
+    let kinds: Vec<&str> = r.campaigns.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["password_spray"], "{:?}", r.campaigns);
+    assert_eq!(r.campaigns[0].sources, 400);
+    assert_eq!(
+        attacker_kind(&r, "10.1.199.9").as_deref(),
+        Some("password_spray")
+    );
+    // Judged on its own, it would be reported as a stuffing campaign of its own.
+    let alone = run_with(
+        EngineConfig {
+            member_kind_p: 0.0,
+            ..EngineConfig::default()
+        },
+        &events,
+    );
+    assert_eq!(
+        attacker_kind(&alone, "10.1.199.9").as_deref(),
+        Some("credential_stuffing")
+    );
+    assert_eq!(alone.campaigns.len(), 2, "{:?}", alone.campaigns);
+}
+
 /// A spray at two tries a minute, each source fresh: the burst detector sees it
 /// within five minutes, where the per-hour CUSUM needs a dozen names.
 #[test]

@@ -3,14 +3,21 @@
 //! Each attempt becomes the lines its server really writes: Dovecot's auth-worker
 //! verdict and login-process summary (same session id), Postfix's SASL warning or
 //! `sasl_username=` line between `connect` and `disconnect`, sshd's `Invalid user`,
-//! `Failed password` and the close. Mail deliveries add the queue chatter that makes up
-//! most of a real mail log. One module per service ([`dovecot`], [`postfix`], [`sshd`],
-//! and [`noise`] for deliveries): a new format is a new module and a `match` arm.
+//! `Failed password` and the close; Exchange's IIS requests for an OWA forms logon or
+//! an ActiveSync request ([`exchange`]); an Entra ID sign-in record ([`entra`]); a
+//! Windows 4624/4625 event as winlogbeat ships it ([`windows`]); OpenVPN's verdict
+//! ([`openvpn`]). Mail deliveries add the queue chatter that makes up most of a real
+//! mail log. One module per service ([`noise`] for deliveries): a new format is a new
+//! module and a `match` arm.
 
 mod dovecot;
+pub mod entra;
+mod exchange;
 mod noise;
+mod openvpn;
 mod postfix;
 mod sshd;
+mod windows;
 
 use std::io::Write;
 
@@ -18,12 +25,45 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::benign::Delivery;
-use crate::scenario::{Service, StampStyle};
+use crate::scenario::{Format, Service, StampStyle};
 use crate::{Attempt, Simulation, SlotOutput};
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+
+/// Writes a UTC time as `2017-06-23`, a separator, and `08:14:05` (with `.123` when
+/// `millis`): the shape of IIS's `date time` (separator ` `) and of RFC 3339 (`T`).
+pub(crate) fn utc(buf: &mut Vec<u8>, ms: i64, sep: char, millis: bool) {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (y, mo, d) = portcullis_core::calendar::civil_from_days(days);
+    let _ = write!(
+        buf,
+        "{y:04}-{mo:02}-{d:02}{sep}{:02}:{:02}:{:02}",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60
+    );
+    if millis {
+        let _ = write!(buf, ".{:03}", in_day % 1000);
+    }
+}
+
+/// A GUID-shaped id from a tag (`8-4-4-4-12` lower-case hex), as Microsoft's logs
+/// write correlation and request ids.
+pub(crate) fn guid(tag: u64) -> String {
+    let a = crate::rng::mix(tag ^ 0x6d1d);
+    let b = crate::rng::mix(a);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
 
 /// Writes a stamp and the host: `Jun 23 09:14:05 mail01 ` or
 /// `2017-06-23T09:14:05.123000+01:00 mail01 `.
@@ -64,7 +104,7 @@ pub(crate) const B64: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// A Dovecot-style session id (16 base64 characters).
-pub(crate) fn session(tag: u64) -> String {
+pub fn session(tag: u64) -> String {
     let x = crate::rng::mix(tag ^ 0x5e55);
     (0..16)
         .map(|i| B64[((x.rotate_left(i * 4) ^ (tag >> i)) & 63) as usize] as char)
@@ -80,22 +120,47 @@ pub(crate) fn pid(tag: u64, base: u64) -> u64 {
     base + crate::rng::mix(tag ^ base) % 30_000
 }
 
-/// The name an attempt shows in its log: SSH logs the local part.
+/// The name an attempt shows in its log: SSH and OpenVPN (a directory's user name) log
+/// the local part; Windows logs `DOMAIN\user`, and so does the ActiveSync profile of
+/// half the phones; everything else the address.
 pub fn shown_name(sim: &Simulation, a: &Attempt) -> String {
     let name = sim.name_of(a.target);
-    match (a.service, name.split_once('@')) {
-        (Service::Ssh, Some((local, _))) => local.to_owned(),
+    let Some((local, domain)) = name.split_once('@') else {
+        return name;
+    };
+    let windows = match (a.service, a.actor, a.target) {
+        (Service::Rdp, ..) => true,
+        (Service::Activesync, crate::Actor::Benign(_), crate::Target::Account(i)) => {
+            sim.population.accounts[i as usize].netbios_name
+        }
+        _ => false,
+    };
+    match a.service {
+        Service::Ssh | Service::Vpn => local.to_owned(),
+        _ if windows => format!("{}\\{local}", netbios(domain)),
         _ => name,
     }
 }
 
-/// Renders a slot, attempts and deliveries merged in time order.
+/// The NetBIOS name of the organisation's Windows domain: its mail domain's first label,
+/// upper case, at most 15 characters.
+pub fn netbios(domain: &str) -> String {
+    let label = domain.split('.').next().unwrap_or(domain);
+    label.chars().take(15).collect::<String>().to_uppercase()
+}
+
+/// Renders slot `k`, attempts and deliveries merged in time order.
 pub(crate) fn slot(
     sim: &Simulation,
+    k: usize,
     attempts: &[Attempt],
     deliveries: &[Delivery],
     out: &mut SlotOutput,
 ) {
+    if k == 0 && sim.scenario.output.formats.contains(&Format::Exchange) {
+        let buf = &mut out.files[Format::Exchange.index()];
+        out.lines += exchange::header(buf, sim.start_ms);
+    }
     let (mut i, mut j) = (0, 0);
     while i < attempts.len() || j < deliveries.len() {
         let take_attempt =
@@ -132,10 +197,25 @@ impl Lines<'_> {
 
 fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
     let o = &sim.scenario.output;
-    let buf = match a.service {
-        Service::Ssh => &mut out.ssh,
-        _ => &mut out.mail,
-    };
+    let buf = &mut out.files[a.service.format().index()];
+    let name = shown_name(sim, a);
+    let server = sim.population.server;
+    match a.service {
+        Service::Owa | Service::Activesync => {
+            out.lines +=
+                exchange::attempt(buf, a, &name, server, &sim.scenario.organisation.domain);
+            return;
+        }
+        Service::Entra => {
+            out.lines += entra::attempt(buf, a, &name, sim.stopped_by_mfa(a));
+            return;
+        }
+        Service::Rdp => {
+            out.lines += windows::attempt(buf, a, &name, &o.host);
+            return;
+        }
+        _ => {}
+    }
     let mut lines = Lines {
         buf,
         count: &mut out.lines,
@@ -144,21 +224,23 @@ fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
         style: o.stamp,
         host: &o.host,
     };
-    let name = shown_name(sim, a);
     match a.service {
-        Service::Imap | Service::Pop3 => {
-            dovecot::attempt(&mut lines, a, &name, sim.population.server)
-        }
+        Service::Imap | Service::Pop3 => dovecot::attempt(&mut lines, a, &name, server),
         Service::Smtp => postfix::attempt(&mut lines, a, &name),
         Service::Ssh => sshd::attempt(&mut lines, a, &name),
+        Service::Vpn => openvpn::attempt(&mut lines, a, &name),
+        Service::Owa | Service::Activesync | Service::Entra | Service::Rdp => {}
     }
 }
 
 fn delivery(sim: &Simulation, d: &Delivery, out: &mut SlotOutput) {
     let o = &sim.scenario.output;
+    if !o.formats.contains(&Format::Mail) {
+        return;
+    }
     let (at_ms, account, tag) = *d;
     let mut lines = Lines {
-        buf: &mut out.mail,
+        buf: &mut out.files[Format::Mail.index()],
         count: &mut out.lines,
         at_ms,
         zone: &sim.zone,
