@@ -12,8 +12,8 @@ use std::fmt;
 
 use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service, address};
 use serde::Deserialize;
-use serde_json::Value;
 
+use crate::jsondoc::JsonNode;
 use crate::jsonlog::{any_time, number, path, rfc3339, text, unix_millis};
 
 /// One `[[parse.json_formats]]` table as written.
@@ -200,10 +200,29 @@ impl CustomJson {
         &self.name
     }
 
+    /// Every object key the mapping's paths name (`client.ip` names `client` and
+    /// `ip`): the keys a record parsed for it must keep.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        let paths = [
+            &self.time,
+            &self.source,
+            &self.port,
+            &self.user,
+            &self.session,
+            &self.host,
+        ];
+        paths
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&self.outcome))
+            .chain(self.when.iter().map(|(p, _)| p))
+            .flat_map(|p| p.split('.'))
+    }
+
     /// Reads `v` if this mapping takes it: `None` if not, `Some(true)` if read (an
     /// event, or a known value that is no attempt), `Some(false)` if it was taken but
     /// its time could not be read.
-    pub fn read(&self, v: &Value, origin: &Origin, out: &mut Vec<Event>) -> Option<bool> {
+    pub fn read<V: JsonNode>(&self, v: &V, origin: &Origin, out: &mut Vec<Event>) -> Option<bool> {
         for (p, want) in &self.when {
             if text(path(v, p)).as_deref() != Some(want.as_str()) {
                 return None;
@@ -217,7 +236,9 @@ impl CustomJson {
         let time = match (&self.time, self.time_format) {
             (None, _) => None,
             (Some(_), TimeFormat::Rfc3339) => match get(&self.time) {
-                Some(Value::String(s)) => Some(rfc3339(s).or_else(|| any_time(get(&self.time)))),
+                Some(t) if t.as_str().is_some() => {
+                    Some(t.as_str().and_then(rfc3339).or_else(|| any_time(Some(t))))
+                }
                 t => Some(any_time(t)),
             },
             (Some(_), TimeFormat::Unix) => {

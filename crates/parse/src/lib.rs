@@ -18,7 +18,8 @@
 //!
 //! Documents that are not syslog-style lines have their own readers: W3C extended logs
 //! from IIS with Exchange's doors ([`w3c`], [`exchange`]), and JSON records
-//! ([`records`] splits them, [`jsonlog`] routes each by shape) from Entra ID
+//! ([`records`] splits them, [`jsonlog`] routes each by shape, [`jsondoc`] parses it
+//! sparsely) from Entra ID
 //! ([`entra`]), Windows ([`windows`]), Keycloak ([`keycloak`]) or a custom mapping
 //! of the configuration ([`custom_json`]). [`format`] tells them apart from a file's
 //! first bytes.
@@ -42,6 +43,7 @@ pub mod envelope;
 pub mod exchange;
 pub mod exim;
 pub mod format;
+pub mod jsondoc;
 pub mod jsonlog;
 pub mod keycloak;
 pub mod nginx;
