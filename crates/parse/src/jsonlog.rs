@@ -11,6 +11,7 @@
 //! reads ([`is_read_key`] and the custom mappings' paths); the readers and the helpers
 //! here work on any [`JsonNode`], a `serde_json::Value` as well.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -66,10 +67,9 @@ impl JsonLog {
             return counts;
         };
         let page = doc
-            .object_keys_up_to(3)
-            .is_some_and(|n| n <= 3)
-            .then(|| doc.get("value").and_then(JsonNode::as_array))
-            .flatten();
+            .get("value")
+            .and_then(JsonNode::as_array)
+            .filter(|_| doc.object_keys_up_to(3).is_some_and(|n| n <= 3));
         match page {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -198,11 +198,16 @@ pub fn path<'v, V: JsonNode>(v: &'v V, dotted: &str) -> Option<&'v V> {
 /// A string, or a number as text (`4625` and `"4625"` alike); `None` for anything
 /// else, for `null`, for `""` and for `-`.
 pub fn text<V: JsonNode>(v: Option<&V>) -> Option<String> {
+    text_ref(v).map(Cow::into_owned)
+}
+
+/// [`text`], borrowed when the value is a string.
+pub fn text_ref<V: JsonNode>(v: Option<&V>) -> Option<Cow<'_, str>> {
     let v = v?;
     if let Some(n) = v.as_number() {
-        return Some(n.to_string());
+        return Some(Cow::Owned(n.to_string()));
     }
-    str_of(Some(v)).map(str::to_owned)
+    str_of(Some(v)).map(Cow::Borrowed)
 }
 
 /// A borrowed string value; `None` for `""` and `-`.

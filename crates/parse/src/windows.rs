@@ -30,7 +30,7 @@
 //! failure, so the lockout is visible to the engine.
 
 use crate::jsondoc::JsonNode;
-use crate::jsonlog::{any_time, number, path, rfc3339, str_of, text};
+use crate::jsonlog::{any_time, number, path, rfc3339, str_of, text, text_ref};
 use portcullis_core::{Event, EventTime, Origin, Outcome, Reason, Service, address};
 
 /// An NTSTATUS code of a failed logon (4625 Status/SubStatus, 4776 Error Code) → reason.
@@ -151,6 +151,10 @@ impl<'a, V: JsonNode> Data<'a, V> {
     fn text(&self, name: &str) -> Option<String> {
         text(self.get(name))
     }
+
+    fn text_ref(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        text_ref(self.get(name))
+    }
 }
 
 /// One event, whatever its shape.
@@ -252,10 +256,10 @@ pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let mut e = Event::new(Service::Windows, outcome);
     e.time = w.time;
     e.host = w.computer;
-    let ip = d.text("IpAddress");
+    let ip = d.text_ref("IpAddress");
     e.source = ip.as_deref().and_then(address::parse);
     e.port = d
-        .text("IpPort")
+        .text_ref("IpPort")
         .and_then(|p| p.parse().ok())
         .filter(|p| *p != 0);
     e.source_name = match w.id {
@@ -272,10 +276,16 @@ pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
 
 /// `DOMAIN\user` when the event names the domain, as Windows shows it.
 fn target_user<V: JsonNode>(d: &Data<'_, V>) -> Option<String> {
-    let user = d.text("TargetUserName")?;
-    Some(match d.text("TargetDomainName") {
-        Some(domain) if !user.contains('@') && !user.contains('\\') => format!("{domain}\\{user}"),
-        _ => user,
+    let user = d.text_ref("TargetUserName")?;
+    Some(match d.text_ref("TargetDomainName") {
+        Some(domain) if !user.contains('@') && !user.contains('\\') => {
+            let mut both = String::with_capacity(domain.len() + 1 + user.len());
+            both.push_str(&domain);
+            both.push('\\');
+            both.push_str(&user);
+            both
+        }
+        _ => user.into_owned(),
     })
 }
 
