@@ -34,12 +34,10 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use jiff::tz::TimeZone;
-use portcullis_core::Origin;
 use std::sync::Arc;
 
 use portcullis_parse::{
-    EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, RuleConfig, Rules,
-    YearRule,
+    EnvelopeConfig, EnvelopeReader, LogParser, ParseConfig, RuleConfig, Rules, YearRule,
 };
 
 /// Lines in each benchmark's input.
