@@ -21,6 +21,8 @@
 //! - `documents/entra`, `documents/winlogbeat`, `documents/keycloak`: JSON lines of
 //!   sign-ins, 4624/4625/4771 events and Keycloak events, one record a line, about
 //!   the size the vendors' exports have (an Entra record ~1 KB).
+//! - `documents/custom`: an application's JSON log (~400 B a record, three quarters
+//!   logins) read by a `[[parse.json_formats]]` mapping.
 //!
 //! The lines are made by a small deterministic generator below (a port of the Python
 //! generator's formats), so the benchmark needs no files. Each `push` iteration runs a
@@ -44,7 +46,7 @@ use portcullis_parse::{
 const LINES: usize = 100_000;
 
 mod common;
-use common::{FIRST, LAST, Rng, documents, run};
+use common::{FIRST, LAST, Rng, document_config, documents, run};
 
 const LOCAL_DOMAINS: &[&str] = &["parliament.example", "example.org", "mail.example.net"];
 const REMOTE_DOMAINS: &[&str] = &[
@@ -822,12 +824,16 @@ fn benches(c: &mut Criterion) {
 
 fn document_benches(c: &mut Criterion) {
     let docs = documents(LINES);
-    let config = |format| ParseConfig { format, ..config() };
+    let config = |name: &str, format| ParseConfig {
+        format,
+        json_formats: document_config(name, format).json_formats,
+        ..config()
+    };
     for (name, format, lines) in &docs {
-        let mut parser = LogParser::new(config(*format));
+        let mut parser = LogParser::new(config(name, *format));
         run(&mut parser, lines);
         let s = parser.stats();
-        let cpu = cpu_rate(lines, || LogParser::new(config(*format)));
+        let cpu = cpu_rate(lines, || LogParser::new(config(name, *format)));
         eprintln!(
             "documents/{name}: {} lines, {} bytes; one pass gives {} events, {} malformed, {} not understood; {} records per CPU-second",
             s.lines,
@@ -844,7 +850,7 @@ fn document_benches(c: &mut Criterion) {
         group.throughput(Throughput::Elements(lines.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), lines, |b, lines| {
             b.iter_batched(
-                || LogParser::new(config(*format)),
+                || LogParser::new(config(name, *format)),
                 |mut p| run(&mut p, lines),
                 BatchSize::LargeInput,
             );

@@ -8,7 +8,8 @@
 //!     target/release/examples/json_pass entra 20000
 //! ```
 //!
-//! The first argument names the input (`w3c`, `entra`, `winlogbeat`, `keycloak`), the
+//! The first argument names the input (`w3c`, `entra`, `winlogbeat`, `keycloak`,
+//! `custom`), the
 //! second how many records to generate (default 20,000). Only `pass` is counted, not
 //! the generation.
 
@@ -16,7 +17,7 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use portcullis_parse::{LogParser, ParseConfig};
+use portcullis_parse::LogParser;
 
 #[inline(never)]
 fn pass(parser: &mut LogParser, lines: &[String]) -> u64 {
@@ -32,7 +33,7 @@ fn thread_cpu_ns() -> Option<u64> {
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(name) = args.next() else {
-        eprintln!("usage: json_pass w3c|entra|winlogbeat|keycloak [RECORDS]");
+        eprintln!("usage: json_pass w3c|entra|winlogbeat|keycloak|custom [RECORDS]");
         std::process::exit(2);
     };
     let n = match args.next().map(|a| a.parse::<usize>()) {
@@ -50,10 +51,7 @@ fn main() {
         eprintln!("json_pass: no input named {name:?}");
         std::process::exit(2);
     };
-    let mut parser = LogParser::new(ParseConfig {
-        format,
-        ..ParseConfig::default()
-    });
+    let mut parser = LogParser::new(common::document_config(&name, format));
     let before = thread_cpu_ns();
     let events = pass(&mut parser, &lines);
     let cpu = before

@@ -1,11 +1,15 @@
 //! Inputs shared by the `parse` benchmark and the `json_pass` example: a deterministic
 //! random generator and the documents of the formats read as whole records (W3C lines,
-//! Entra sign-ins, winlogbeat events, Keycloak events).
+//! Entra sign-ins, winlogbeat events, Keycloak events, an application's JSON log read
+//! by a custom mapping).
 
 use std::hint::black_box;
 
 use portcullis_core::Origin;
-use portcullis_parse::{InputFormat, LogParser};
+use std::sync::Arc;
+
+use portcullis_parse::custom_json::compile;
+use portcullis_parse::{CustomJson, CustomJsonSpec, InputFormat, LogParser, ParseConfig};
 
 /// SplitMix64: small, fast and the same everywhere.
 pub struct Rng(pub u64);
@@ -104,7 +108,64 @@ pub fn documents(n: usize) -> Vec<(&'static str, InputFormat, Vec<String>)> {
         ("entra", InputFormat::Json, entra),
         ("winlogbeat", InputFormat::Json, winlogbeat),
         ("keycloak", InputFormat::Json, keycloak),
+        ("custom", InputFormat::Json, custom_records(n)),
     ]
+}
+
+/// An application's own JSON log of logins (~400 B a record), read by the mapping of
+/// [`custom_formats`]; its own generator, so the other inputs stay as they were.
+fn custom_records(n: usize) -> Vec<String> {
+    let mut rng = Rng(11);
+    (0..n)
+        .map(|i| {
+            let user = format!("{}.{}", rng.pick(FIRST), rng.pick(LAST));
+            let ip = format!("198.51.{}.{}", rng.below(256), rng.below(256));
+            let (h, m, sec) = ((i / 3600) % 24, (i / 60) % 60, i % 60);
+            let (action, outcome) =
+                *rng.pick(&[("auth", "fail"), ("auth", "fail"), ("auth", "ok"), ("view", "ok")]);
+            format!(
+                r#"{{"ts":"2024-06-23T{h:02}:{m:02}:{sec:02}.250Z","level":"info","logger":"app.security","msg":"request done","event":{{"action":"{action}","outcome":"{outcome}","duration_ms":{}}},"client":{{"ip":"{ip}","port":{},"agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)"}},"user":{{"name":"{user}@example.org","roles":["staff"]}},"request_id":"9f1c2e7a-{i:012}","node":"app-2"}}"#,
+                rng.below(900),
+                1024 + rng.below(60_000)
+            )
+        })
+        .collect()
+}
+
+/// The `[[parse.json_formats]]` mapping that reads the `custom` input.
+pub fn custom_formats() -> Arc<[CustomJson]> {
+    let spec = CustomJsonSpec {
+        name: "app".into(),
+        when: [("event.action".to_owned(), "auth".to_owned())].into(),
+        time: Some("ts".into()),
+        time_format: None,
+        source: Some("client.ip".into()),
+        port: Some("client.port".into()),
+        user: Some("user.name".into()),
+        session: Some("request_id".into()),
+        host: Some("node".into()),
+        outcome: "event.outcome".into(),
+        outcomes: [
+            ("ok".to_owned(), "success".to_owned()),
+            ("fail".to_owned(), "bad_password".to_owned()),
+        ]
+        .into(),
+        protocol: Some("http".into()),
+    };
+    Arc::from(compile(&[spec]).expect("a valid mapping"))
+}
+
+/// The configuration a document input is read with (besides its format).
+pub fn document_config(name: &str, format: InputFormat) -> ParseConfig {
+    ParseConfig {
+        format,
+        json_formats: if name == "custom" {
+            custom_formats()
+        } else {
+            Arc::from(Vec::new())
+        },
+        ..ParseConfig::default()
+    }
 }
 
 /// One pass over `lines`, as `portcullis events` does it; returns the events seen.
