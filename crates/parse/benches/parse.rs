@@ -21,6 +21,8 @@
 //! - `documents/entra`, `documents/winlogbeat`, `documents/keycloak`: JSON lines of
 //!   sign-ins, 4624/4625/4771 events and Keycloak events, one record a line, about
 //!   the size the vendors' exports have (an Entra record ~1 KB).
+//! - `documents/custom`: an application's JSON log (~400 B a record, three quarters
+//!   logins) read by a `[[parse.json_formats]]` mapping.
 //! - `evtx/crate`: the `evtx` crate alone rendering every record of a real Security
 //!   log (`tests/fixtures/evtx/Security_with_size_t.evtx.gz`, 636 records, 162 of
 //!   them logon events) as JSON; `evtx/read`: Portcullis' whole `.evtx` path on the
@@ -39,53 +41,18 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use jiff::tz::TimeZone;
-use portcullis_core::Origin;
 use std::sync::Arc;
 
 use portcullis_parse::{
-    EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, RuleConfig, Rules,
-    YearRule,
+    EnvelopeConfig, EnvelopeReader, LogParser, ParseConfig, RuleConfig, Rules, YearRule,
 };
 
 /// Lines in each benchmark's input.
 const LINES: usize = 100_000;
 
-/// SplitMix64: small, fast and the same everywhere.
-struct Rng(u64);
+mod common;
+use common::{FIRST, LAST, Rng, document_config, documents, run};
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
-const FIRST: &[&str] = &[
-    "anna", "ben", "chloe", "david", "emma", "felix", "grace", "henry", "isla", "jack", "kate",
-    "liam", "maria", "noah", "olivia", "paul", "rosa", "sam", "a.jones", "j.smith", "m.brown",
-    "t.evans",
-];
-const LAST: &[&str] = &[
-    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "wright",
-    "evans", "walker", "roberts", "green", "patel", "khan", "lewis",
-];
 const LOCAL_DOMAINS: &[&str] = &["parliament.example", "example.org", "mail.example.net"];
 const REMOTE_DOMAINS: &[&str] = &[
     "gmail.com",
@@ -773,24 +740,6 @@ fn config_for(name: &str) -> ParseConfig {
     }
 }
 
-/// One pass over `lines`, as `portcullis events` does it; returns the events seen.
-fn run(parser: &mut LogParser, lines: &[String]) -> u64 {
-    let mut origin = Origin::default();
-    let mut out = Vec::with_capacity(64);
-    let mut events = 0;
-    for (i, line) in lines.iter().enumerate() {
-        origin.line = i as u64 + 1;
-        parser.push(black_box(line.as_bytes()), &origin, &mut out);
-        if !out.is_empty() {
-            events += out.len() as u64;
-            black_box(&out);
-            out.clear();
-        }
-    }
-    parser.finish(&mut out);
-    events + out.len() as u64
-}
-
 /// Short runs: 1 s warm-up, 3 s measurement. One iteration is a whole input (tens of
 /// milliseconds, more once the real parsers do work), so flat sampling with 10 samples
 /// keeps each benchmark within its 3 s.
@@ -808,28 +757,37 @@ fn thread_cpu_ns() -> Option<u64> {
     s.split(' ').next()?.parse().ok()
 }
 
+/// Lines per second of this thread's CPU time over five passes, if known. On a shared
+/// machine wall time depends on the other tenants; the time this thread was on a CPU
+/// much less.
+fn cpu_rate(lines: &[String], parser: impl Fn() -> LogParser) -> Option<f64> {
+    let before = thread_cpu_ns()?;
+    for _ in 0..5 {
+        run(&mut parser(), lines);
+    }
+    let ns = thread_cpu_ns()? - before;
+    Some(5.0 * lines.len() as f64 / (ns as f64 / 1e9))
+}
+
+/// A rate as the benchmark prints it.
+fn per_cpu_second(rate: Option<f64>) -> String {
+    rate.map_or("?".to_owned(), |r| format!("{:.0} k", r / 1e3))
+}
+
 fn benches(c: &mut Criterion) {
     let inputs = inputs();
     for (name, lines) in &inputs {
         let mut parser = LogParser::new(config_for(name));
         run(&mut parser, lines);
         let s = parser.stats();
-        // On a shared machine wall time depends on the other tenants; the time this
-        // thread was on a CPU much less. Five passes, CPU time per line.
-        let cpu = thread_cpu_ns().and_then(|before| {
-            for _ in 0..5 {
-                run(&mut LogParser::new(config_for(name)), lines);
-            }
-            let ns = thread_cpu_ns()? - before;
-            Some(5.0 * lines.len() as f64 / (ns as f64 / 1e9))
-        });
+        let cpu = cpu_rate(lines, || LogParser::new(config_for(name)));
         eprintln!(
             "push/{name}: {} lines, {} bytes; one pass gives {} events, {} auth-looking lines not understood; {} lines per CPU-second",
             s.lines,
             lines.iter().map(|l| l.len() + 1).sum::<usize>(),
             s.events,
             s.unparsed_auth_lines,
-            cpu.map_or("?".to_owned(), |r| format!("{:.0} k", r / 1e3)),
+            per_cpu_second(cpu),
         );
     }
 
@@ -869,84 +827,26 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-/// Documents of each new format, one record or W3C line per element.
-fn documents() -> Vec<(&'static str, InputFormat, Vec<String>)> {
-    let mut rng = Rng(7);
-    let mut w3c = vec![
-        "#Software: Microsoft Internet Information Services 10.0".to_owned(),
-        "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken".to_owned(),
-    ];
-    let mut entra = Vec::new();
-    let mut winlogbeat = Vec::new();
-    let mut keycloak = Vec::new();
-    for i in 0..LINES {
-        let user = format!("{}.{}", rng.pick(FIRST), rng.pick(LAST));
-        let ip = format!("203.0.{}.{}", rng.below(256), rng.below(256));
-        let (h, m, sec) = ((i / 3600) % 24, (i / 60) % 60, i % 60);
-        let line = match rng.below(10) {
-            0 => format!(
-                "2024-06-23 {h:02}:{m:02}:{sec:02} 10.1.0.10 POST /owa/auth.owa &CorrelationID=<empty>; 443 {user}@example.org {ip} Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64) https://mail.example.org/owa/auth/logon.aspx 302 0 0 46"
-            ),
-            1 => format!(
-                "2024-06-23 {h:02}:{m:02}:{sec:02} 10.1.0.10 GET /owa/auth/logon.aspx replaceCurrent=1&reason=2&url=https%3a%2f%2fmail.example.org%2fowa%2f 443 - {ip} Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64) - 200 0 0 15"
-            ),
-            2 => format!(
-                "2024-06-23 {h:02}:{m:02}:{sec:02} 10.1.0.10 POST /Microsoft-Server-ActiveSync/default.eas Cmd=Sync&User={user}&DeviceId=ABC{i}&DeviceType=iPhone 443 EXAMPLE\\{user} {ip} Apple-iPhone9C1/1402.100 - 401 1 1326 15"
-            ),
-            3..=5 => format!(
-                "2024-06-23 {h:02}:{m:02}:{sec:02} 10.1.0.10 POST /mapi/emsmdb/ mailboxId=x@example.org&CorrelationID=<empty>; 443 {user}@example.org {ip} Microsoft+Office/16.0+(Windows+NT+10.0;+Microsoft+Outlook+16.0.4266;+Pro) - 200 0 0 120"
-            ),
-            _ => format!(
-                "2024-06-23 {h:02}:{m:02}:{sec:02} 10.1.0.10 GET /owa/service.svc action=GetFolder&UA=0 443 {user}@example.org {ip} Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64) https://mail.example.org/owa/ 200 0 0 20"
-            ),
-        };
-        w3c.push(line);
-        let code = *rng.pick(&[0, 0, 50126, 50126, 50053, 50076, 50034]);
-        entra.push(format!(
-            r#"{{"id":"66ea54eb-6301-4ee5-be62-ff5a759b{i:04}","createdDateTime":"2024-06-23T{h:02}:{m:02}:{sec:02}Z","userDisplayName":"{user}","userPrincipalName":"{user}@example.org","userId":"26be570a-ae82-4189-b4e2-a37c6808512d","appId":"00000002-0000-0ff1-ce00-000000000000","appDisplayName":"Office 365 Exchange Online","ipAddress":"{ip}","clientAppUsed":"Browser","correlationId":"c0ffee00-0000-0000-0000-{i:012}","conditionalAccessStatus":"notApplied","isInteractive":true,"riskDetail":"none","riskLevelAggregated":"none","riskLevelDuringSignIn":"none","riskState":"none","riskEventTypes_v2":[],"resourceDisplayName":"Office 365 Exchange Online","resourceId":"00000002-0000-0ff1-ce00-000000000000","status":{{"errorCode":{code},"failureReason":"Other.","additionalDetails":null}},"deviceDetail":{{"deviceId":"","displayName":"","operatingSystem":"Windows 10","browser":"Edge 124.0.0","isCompliant":false,"isManaged":false,"trustType":""}},"location":{{"city":"London","state":"London","countryOrRegion":"GB","geoCoordinates":{{"altitude":null,"latitude":51.5,"longitude":-0.12}}}},"appliedConditionalAccessPolicies":[]}}"#
-        ));
-        let (id, status) = *rng.pick(&[
-            (4625, "0xc000006a"),
-            (4625, "0xc0000064"),
-            (4624, "0x0"),
-            (4771, "0x18"),
-        ]);
-        winlogbeat.push(format!(
-            r#"{{"@timestamp":"2024-06-23T{h:02}:{m:02}:{sec:02}.123Z","event":{{"code":"{id}","kind":"event","provider":"Microsoft-Windows-Security-Auditing","outcome":"failure"}},"host":{{"name":"dc01.example.org"}},"winlog":{{"channel":"Security","computer_name":"DC01.example.org","event_id":"{id}","provider_name":"Microsoft-Windows-Security-Auditing","record_id":{i},"event_data":{{"SubjectUserSid":"S-1-0-0","SubjectUserName":"-","SubjectDomainName":"-","SubjectLogonId":"0x0","TargetUserSid":"S-1-0-0","TargetUserName":"{user}","TargetDomainName":"EXAMPLE","Status":"{status}","FailureReason":"%%2313","SubStatus":"{status}","LogonType":"3","LogonProcessName":"NtLmSsp ","AuthenticationPackageName":"NTLM","WorkstationName":"WS-{i}","IpAddress":"{ip}","IpPort":"51234"}}}}}}"#
-        ));
-        let (kind, error) = *rng.pick(&[
-            ("LOGIN", ""),
-            ("LOGIN_ERROR", "invalid_user_credentials"),
-            ("LOGIN_ERROR", "user_not_found"),
-            ("CODE_TO_TOKEN", ""),
-        ]);
-        keycloak.push(format!(
-            r#"{{"time":{},"type":"{kind}","realmId":"example","clientId":"webmail","userId":"2b7a099e-20a4-441b-8ef9-ac7f666dd6e3","sessionId":"dfd53c28-19e3-483c-ab55-{i:012}","ipAddress":"{ip}","error":"{error}","details":{{"auth_method":"openid-connect","auth_type":"code","redirect_uri":"https://mail.example.org/","code_id":"dfd53c28","username":"{user}"}}}}"#,
-            1_719_100_800_000u64 + i as u64 * 1000
-        ));
-    }
-    vec![
-        ("w3c", InputFormat::W3c, w3c),
-        ("entra", InputFormat::Json, entra),
-        ("winlogbeat", InputFormat::Json, winlogbeat),
-        ("keycloak", InputFormat::Json, keycloak),
-    ]
-}
-
 fn document_benches(c: &mut Criterion) {
-    let docs = documents();
-    let config = |format| ParseConfig { format, ..config() };
+    let docs = documents(LINES);
+    let config = |name: &str, format| ParseConfig {
+        format,
+        json_formats: document_config(name, format).json_formats,
+        ..config()
+    };
     for (name, format, lines) in &docs {
-        let mut parser = LogParser::new(config(*format));
+        let mut parser = LogParser::new(config(name, *format));
         run(&mut parser, lines);
         let s = parser.stats();
+        let cpu = cpu_rate(lines, || LogParser::new(config(name, *format)));
         eprintln!(
-            "documents/{name}: {} lines, {} bytes; one pass gives {} events, {} malformed, {} not understood",
+            "documents/{name}: {} lines, {} bytes; one pass gives {} events, {} malformed, {} not understood; {} records per CPU-second",
             s.lines,
             lines.iter().map(|l| l.len() + 1).sum::<usize>(),
             s.events,
             s.malformed_records,
-            s.unparsed_auth_lines
+            s.unparsed_auth_lines,
+            per_cpu_second(cpu),
         );
     }
     let mut group = c.benchmark_group("documents");
@@ -955,7 +855,7 @@ fn document_benches(c: &mut Criterion) {
         group.throughput(Throughput::Elements(lines.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), lines, |b, lines| {
             b.iter_batched(
-                || LogParser::new(config(*format)),
+                || LogParser::new(config(name, *format)),
                 |mut p| run(&mut p, lines),
                 BatchSize::LargeInput,
             );

@@ -12,9 +12,9 @@ use std::fmt;
 
 use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service, address};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::jsonlog::{any_time, number, path, rfc3339, text, unix_millis};
+use crate::jsondoc::JsonNode;
+use crate::jsonlog::{any_time, number, rfc3339, text, text_ref, unix_millis};
 
 /// One `[[parse.json_formats]]` table as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -79,19 +79,34 @@ enum TimeFormat {
     UnixMs,
 }
 
+/// A dotted field path (`client.ip`), split once when the mapping is checked.
+#[derive(Debug, Clone)]
+struct FieldPath(Box<[Box<str>]>);
+
+impl FieldPath {
+    fn new(dotted: &str) -> Self {
+        Self(dotted.split('.').map(Box::from).collect())
+    }
+
+    /// The value at this path; each segment is an object key.
+    fn find<'v, V: JsonNode>(&self, v: &'v V) -> Option<&'v V> {
+        self.0.iter().try_fold(v, |v, key| v.get(key))
+    }
+}
+
 /// A checked mapping.
 #[derive(Debug, Clone)]
 pub struct CustomJson {
     name: String,
-    when: Vec<(String, String)>,
-    time: Option<String>,
+    when: Vec<(FieldPath, String)>,
+    time: Option<FieldPath>,
     time_format: TimeFormat,
-    source: Option<String>,
-    port: Option<String>,
-    user: Option<String>,
-    session: Option<String>,
-    host: Option<String>,
-    outcome: String,
+    source: Option<FieldPath>,
+    port: Option<FieldPath>,
+    user: Option<FieldPath>,
+    session: Option<FieldPath>,
+    host: Option<FieldPath>,
+    outcome: FieldPath,
     outcomes: HashMap<String, Outcome>,
     protocol: Option<Protocol>,
 }
@@ -178,15 +193,19 @@ pub fn compile(specs: &[CustomJsonSpec]) -> Result<Vec<CustomJson>, CustomJsonEr
         };
         out.push(CustomJson {
             name: s.name.clone(),
-            when: s.when.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            time: s.time.clone(),
+            when: s
+                .when
+                .iter()
+                .map(|(k, v)| (FieldPath::new(k), v.clone()))
+                .collect(),
+            time: s.time.as_deref().map(FieldPath::new),
             time_format,
-            source: s.source.clone(),
-            port: s.port.clone(),
-            user: s.user.clone(),
-            session: s.session.clone(),
-            host: s.host.clone(),
-            outcome: s.outcome.clone(),
+            source: s.source.as_deref().map(FieldPath::new),
+            port: s.port.as_deref().map(FieldPath::new),
+            user: s.user.as_deref().map(FieldPath::new),
+            session: s.session.as_deref().map(FieldPath::new),
+            host: s.host.as_deref().map(FieldPath::new),
+            outcome: FieldPath::new(&s.outcome),
             outcomes,
             protocol,
         });
@@ -200,24 +219,47 @@ impl CustomJson {
         &self.name
     }
 
+    /// Every object key the mapping's paths name (`client.ip` names `client` and
+    /// `ip`): the keys a record parsed for it must keep.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        let paths = [
+            &self.time,
+            &self.source,
+            &self.port,
+            &self.user,
+            &self.session,
+            &self.host,
+        ];
+        paths
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&self.outcome))
+            .chain(self.when.iter().map(|(p, _)| p))
+            .flat_map(|p| p.0.iter().map(|k| &**k))
+    }
+
     /// Reads `v` if this mapping takes it: `None` if not, `Some(true)` if read (an
     /// event, or a known value that is no attempt), `Some(false)` if it was taken but
     /// its time could not be read.
-    pub fn read(&self, v: &Value, origin: &Origin, out: &mut Vec<Event>) -> Option<bool> {
+    pub fn read<V: JsonNode>(&self, v: &V, origin: &Origin, out: &mut Vec<Event>) -> Option<bool> {
         for (p, want) in &self.when {
-            if text(path(v, p)).as_deref() != Some(want.as_str()) {
+            if text_ref(p.find(v)).as_deref() != Some(want.as_str()) {
                 return None;
             }
         }
-        let value = path(v, &self.outcome)?;
-        let Some(outcome) = text(Some(value)).and_then(|t| self.outcomes.get(&t).copied()) else {
+        let value = self.outcome.find(v)?;
+        let Some(outcome) =
+            text_ref(Some(value)).and_then(|t| self.outcomes.get(t.as_ref()).copied())
+        else {
             return Some(true);
         };
-        let get = |p: &Option<String>| p.as_deref().and_then(|p| path(v, p));
+        let get = |p: &Option<FieldPath>| p.as_ref().and_then(|p| p.find(v));
         let time = match (&self.time, self.time_format) {
             (None, _) => None,
             (Some(_), TimeFormat::Rfc3339) => match get(&self.time) {
-                Some(Value::String(s)) => Some(rfc3339(s).or_else(|| any_time(get(&self.time)))),
+                Some(t) if t.as_str().is_some() => {
+                    Some(t.as_str().and_then(rfc3339).or_else(|| any_time(Some(t))))
+                }
                 t => Some(any_time(t)),
             },
             (Some(_), TimeFormat::Unix) => {

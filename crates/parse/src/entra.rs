@@ -22,10 +22,9 @@
 //! [`SecondFactor`] set, because whoever sent them knows the password. Every other
 //! code is a failure with reason `other`.
 
-use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, SecondFactor, Service, address};
-use serde_json::Value;
-
+use crate::jsondoc::JsonNode;
 use crate::jsonlog::{any_time, number, str_of, text};
+use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, SecondFactor, Service, address};
 
 /// The outcome of an Entra error code.
 pub fn outcome(code: i64) -> (Outcome, Option<SecondFactor>) {
@@ -53,9 +52,9 @@ fn protocol(client_app: Option<&str>) -> Protocol {
 }
 
 /// Reads `v` if it is a sign-in record; false if it is not one.
-pub fn read(v: &Value, origin: &Origin, out: &mut Vec<Event>) -> bool {
+pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let v = match (
-        v.get("category").and_then(Value::as_str),
+        v.get("category").and_then(JsonNode::as_str),
         v.get("properties"),
     ) {
         (Some(c), Some(p))

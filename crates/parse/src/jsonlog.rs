@@ -6,16 +6,21 @@
 //! ([`crate::windows`]) and Keycloak events ([`crate::keycloak`]). A Graph page
 //! (`{"value": [...]}`) is opened and its records read in turn. A record that is not
 //! JSON is counted as malformed; one of no known shape is counted as not understood.
+//!
+//! Records are parsed into a sparse [`Doc`] that keeps only the keys some reader
+//! reads ([`is_read_key`] and the custom mappings' paths); the readers and the helpers
+//! here work on any [`JsonNode`], a `serde_json::Value` as well.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::tz::Offset;
 use portcullis_core::{Event, EventTime, Origin};
-use serde_json::Value;
 
 use crate::custom_json::CustomJson;
 use crate::format::InputFormat;
+use crate::jsondoc::{Doc, JsonNode, Keys};
 use crate::{entra, keycloak, windows};
 
 /// What became of one record.
@@ -32,6 +37,7 @@ pub struct RecordCounts {
 pub struct JsonLog {
     only: InputFormat,
     custom: Arc<[CustomJson]>,
+    keys: Keys,
 }
 
 /// The most records one Graph page may hold that are read (Graph pages hold at most
@@ -42,42 +48,44 @@ impl JsonLog {
     /// A reader; `only` restricts the shapes to one reader (`Entra`, `Windows`,
     /// `Keycloak`) or allows all (`Json`, anything else).
     pub fn new(only: InputFormat, custom: Arc<[CustomJson]>) -> Self {
-        Self { only, custom }
+        let keys = Keys::new(
+            is_read_key,
+            custom
+                .iter()
+                .flat_map(CustomJson::keys)
+                .map(Box::from)
+                .collect::<Vec<_>>(),
+        );
+        Self { only, custom, keys }
     }
 
     /// Reads one record, appending its events.
     pub fn push(&self, record: &[u8], origin: &Origin, out: &mut Vec<Event>) -> RecordCounts {
         let mut counts = RecordCounts::default();
-        let parsed = if self.custom.is_empty() {
-            sparse(record)
-        } else {
-            serde_json::from_slice(record)
+        let Ok(doc) = Doc::parse(record, &self.keys) else {
+            counts.malformed += 1;
+            return counts;
         };
-        let value: Value = match parsed {
-            Ok(v) => v,
-            Err(_) => {
-                counts.malformed += 1;
-                return counts;
-            }
-        };
-        match &value {
-            Value::Object(m) if m.len() <= 3 && matches!(m.get("value"), Some(Value::Array(_))) => {
-                if let Some(Value::Array(items)) = m.get("value") {
-                    for (i, item) in items.iter().enumerate() {
-                        if i >= MAX_PAGE {
-                            counts.malformed += (items.len() - i) as u64;
-                            break;
-                        }
-                        self.one(item, origin, out, &mut counts);
+        let page = doc
+            .get("value")
+            .and_then(JsonNode::as_array)
+            .filter(|_| doc.object_keys_up_to(3).is_some_and(|n| n <= 3));
+        match page {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i >= MAX_PAGE {
+                        counts.malformed += (items.len() - i) as u64;
+                        break;
                     }
+                    self.one(item, origin, out, &mut counts);
                 }
             }
-            v => self.one(v, origin, out, &mut counts),
+            None => self.one(&doc, origin, out, &mut counts),
         }
         counts
     }
 
-    fn one(&self, v: &Value, origin: &Origin, out: &mut Vec<Event>, counts: &mut RecordCounts) {
+    fn one(&self, v: &Doc<'_>, origin: &Origin, out: &mut Vec<Event>, counts: &mut RecordCounts) {
         if !v.is_object() {
             counts.malformed += 1;
             return;
@@ -108,219 +116,122 @@ impl JsonLog {
 
 /// Every object key the built-in readers look at, at any depth (Entra, Windows,
 /// Keycloak, a Graph page's `value`). Keys not listed are skipped when a record is
-/// parsed; a reader that reads a new key must list it here (the fixture tests fail
-/// otherwise).
-fn is_read_key(key: &str) -> bool {
+/// parsed: unread parts of a record (an Entra sign-in's device, location and policy
+/// details, most of a Windows event's data) are checked as JSON but never built. A
+/// reader that reads a new key must list it here (the fixture tests fail otherwise).
+fn is_read_key(key: &[u8]) -> bool {
     matches!(
         key,
         // A Graph page.
-        "value" |
+        b"value" |
         // Entra ID: Graph, Log Analytics, diagnostic exports.
-        "category" |
-        "properties" |
-        "userPrincipalName" |
-        "status" |
-        "errorCode" |
-        "createdDateTime" |
-        "ipAddress" |
-        "clientAppUsed" |
-        "correlationId" |
-        "UserPrincipalName" |
-        "ResultType" |
-        "TimeGenerated" |
-        "CreatedDateTime" |
-        "IPAddress" |
-        "ClientAppUsed" |
-        "CorrelationId" |
+        b"category" |
+        b"properties" |
+        b"userPrincipalName" |
+        b"status" |
+        b"errorCode" |
+        b"createdDateTime" |
+        b"ipAddress" |
+        b"clientAppUsed" |
+        b"correlationId" |
+        b"UserPrincipalName" |
+        b"ResultType" |
+        b"TimeGenerated" |
+        b"CreatedDateTime" |
+        b"IPAddress" |
+        b"ClientAppUsed" |
+        b"CorrelationId" |
         // Windows: winlogbeat, Get-WinEvent, evtx, flat; and the event data.
-        "winlog" |
-        "event_id" |
-        "computer_name" |
-        "event_data" |
-        "@timestamp" |
-        "event" |
-        "code" |
-        "host" |
-        "name" |
-        "Event" |
-        "System" |
-        "EventID" |
-        "#text" |
-        "TimeCreated" |
-        "#attributes" |
-        "SystemTime" |
-        "EventData" |
-        "Id" |
-        "Properties" |
-        "Value" |
-        "MachineName" |
-        "Computer" |
-        "Hostname" |
-        "EventTime" |
-        "TargetUserName" |
-        "TargetDomainName" |
-        "Status" |
-        "SubStatus" |
-        "LogonType" |
-        "IpAddress" |
-        "IpPort" |
-        "Workstation" |
-        "WorkstationName" |
+        b"winlog" |
+        b"event_id" |
+        b"computer_name" |
+        b"event_data" |
+        b"@timestamp" |
+        b"event" |
+        b"code" |
+        b"host" |
+        b"name" |
+        b"Event" |
+        b"System" |
+        b"EventID" |
+        b"#text" |
+        b"TimeCreated" |
+        b"#attributes" |
+        b"SystemTime" |
+        b"EventData" |
+        b"Id" |
+        b"Properties" |
+        b"Value" |
+        b"MachineName" |
+        b"Computer" |
+        b"Hostname" |
+        b"EventTime" |
+        b"TargetUserName" |
+        b"TargetDomainName" |
+        b"Status" |
+        b"SubStatus" |
+        b"LogonType" |
+        b"IpAddress" |
+        b"IpPort" |
+        b"Workstation" |
+        b"WorkstationName" |
         // Keycloak.
-        "type" |
-        "realmId" |
-        "realmName" |
-        "error" |
-        "details" |
-        "username" |
-        "sessionId" |
-        "time" |
-        "loggerName" |
-        "message" |
-        "timestamp"
+        b"type" |
+        b"realmId" |
+        b"realmName" |
+        b"error" |
+        b"details" |
+        b"username" |
+        b"sessionId" |
+        b"time" |
+        b"loggerName" |
+        b"message" |
+        b"timestamp"
     )
 }
 
-/// Parses a record keeping only the object keys the readers use, at every depth: the
-/// rest (an Entra sign-in's device, location and policy details, most of a Windows
-/// event's data) is checked as JSON but never built, which makes reading several
-/// times faster.
-fn sparse(record: &[u8]) -> serde_json::Result<Value> {
-    serde_json::from_slice::<Sparse>(record).map(|s| s.0)
-}
-
-/// An object key, borrowed from the record when it has no escapes.
-struct Key<'a>(std::borrow::Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a key")
-            }
-
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(v)))
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(Visit)
-    }
-}
-
-/// A JSON value whose objects keep only the keys of [`is_read_key`], at every depth.
-struct Sparse(Value);
-
-impl<'de> serde::Deserialize<'de> for Sparse {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Sparse;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Sparse, A::Error> {
-                let mut m = serde_json::Map::new();
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if is_read_key(&key) {
-                        m.insert(key.into_owned(), map.next_value::<Sparse>()?.0);
-                    } else {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                Ok(Sparse(Value::Object(m)))
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Sparse, A::Error> {
-                let mut items = Vec::new();
-                while let Some(Sparse(v)) = seq.next_element::<Sparse>()? {
-                    items.push(v);
-                }
-                Ok(Sparse(Value::Array(items)))
-            }
-
-            fn visit_bool<E>(self, v: bool) -> Result<Sparse, E> {
-                Ok(Sparse(Value::Bool(v)))
-            }
-
-            fn visit_i64<E>(self, v: i64) -> Result<Sparse, E> {
-                Ok(Sparse(Value::from(v)))
-            }
-
-            fn visit_u64<E>(self, v: u64) -> Result<Sparse, E> {
-                Ok(Sparse(Value::from(v)))
-            }
-
-            fn visit_f64<E>(self, v: f64) -> Result<Sparse, E> {
-                Ok(Sparse(Value::from(v)))
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Sparse, E> {
-                Ok(Sparse(Value::from(v)))
-            }
-
-            fn visit_unit<E>(self) -> Result<Sparse, E> {
-                Ok(Sparse(Value::Null))
-            }
-        }
-        d.deserialize_any(Visit)
-    }
-}
-
 /// The value at a dotted path (`status.errorCode`); each segment is an object key.
-pub fn path<'v>(v: &'v Value, dotted: &str) -> Option<&'v Value> {
+pub fn path<'v, V: JsonNode>(v: &'v V, dotted: &str) -> Option<&'v V> {
     dotted.split('.').try_fold(v, |v, key| v.get(key))
 }
 
 /// A string, or a number as text (`4625` and `"4625"` alike); `None` for anything
 /// else, for `null`, for `""` and for `-`.
-pub fn text(v: Option<&Value>) -> Option<String> {
-    let s = match v? {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    (!s.is_empty() && s != "-").then_some(s)
+pub fn text<V: JsonNode>(v: Option<&V>) -> Option<String> {
+    text_ref(v).map(Cow::into_owned)
+}
+
+/// [`text`], borrowed when the value is a string.
+pub fn text_ref<V: JsonNode>(v: Option<&V>) -> Option<Cow<'_, str>> {
+    let v = v?;
+    if let Some(n) = v.as_number() {
+        return Some(Cow::Owned(n.to_string()));
+    }
+    str_of(Some(v)).map(Cow::Borrowed)
 }
 
 /// A borrowed string value; `None` for `""` and `-`.
-pub fn str_of(v: Option<&Value>) -> Option<&str> {
+pub fn str_of<V: JsonNode>(v: Option<&V>) -> Option<&str> {
     v?.as_str().filter(|s| !s.is_empty() && *s != "-")
 }
 
 /// A number, or a string holding a decimal or `0x` hexadecimal number; negative
 /// numbers are taken as the 32-bit pattern PowerShell writes for NTSTATUS values.
-pub fn number(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64().map(|x| {
+pub fn number<V: JsonNode>(v: Option<&V>) -> Option<i64> {
+    let v = v?;
+    if let Some(n) = v.as_number() {
+        return n.as_i64().map(|x| {
             if (i64::from(i32::MIN)..0).contains(&x) {
                 i64::from(x as i32 as u32)
             } else {
                 x
             }
-        }),
-        Value::String(s) => {
-            let s = s.trim();
-            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-                Some(hex) => i64::from_str_radix(hex, 16).ok(),
-                None => s.parse().ok(),
-            }
-        }
-        _ => None,
+        });
+    }
+    let s = v.as_str()?.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
     }
 }
 
@@ -349,27 +260,26 @@ pub fn unix_millis(ms: i64) -> Option<EventTime> {
 
 /// A time in any of the forms exports use: RFC 3339, Windows PowerShell 5's
 /// `/Date(1498205645123)/`, or a number of Unix milliseconds.
-pub fn any_time(v: Option<&Value>) -> Option<EventTime> {
-    match v? {
-        Value::String(s) => {
-            if let Some(rest) = s.strip_prefix("/Date(") {
-                let digits: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '-')
-                    .collect();
-                return unix_millis(digits.parse().ok()?);
-            }
-            rfc3339(s)
-        }
-        Value::Number(n) => unix_millis(n.as_i64()?),
-        _ => None,
+pub fn any_time<V: JsonNode>(v: Option<&V>) -> Option<EventTime> {
+    let v = v?;
+    if let Some(n) = v.as_number() {
+        return unix_millis(n.as_i64()?);
     }
+    let s = v.as_str()?;
+    if let Some(rest) = s.strip_prefix("/Date(") {
+        let digits: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        return unix_millis(digits.parse().ok()?);
+    }
+    rfc3339(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn helpers_read_loose_values() {
@@ -404,6 +314,8 @@ mod tests {
 
     #[test]
     fn sparse_parsing_keeps_what_the_readers_read() {
+        let keys = Keys::new(is_read_key, []);
+        let sparse = |record: &[u8]| Doc::parse(record, &keys).map(|d| Value::from(&d));
         let v = sparse(br#"{"type":"LOGIN","big":{"x":[1,2,{"y":"z"}]},"t\u0069me":5,"details":{"username":"u","auth_method":"x"}}"#).unwrap();
         assert_eq!(
             v,
@@ -418,6 +330,36 @@ mod tests {
             sparse(br#"{"type":"LOGIN","big":{"x":[1,}}"#).is_err(),
             "skipped parts are still checked"
         );
+    }
+
+    #[test]
+    fn custom_mapping_paths_are_kept() {
+        let spec: crate::CustomJsonSpec = serde_json::from_value(json!({
+            "name": "app", "when": {"kind.v": "auth"}, "user": "who.name",
+            "outcome": "result", "outcomes": {"ok": "success"}
+        }))
+        .unwrap();
+        let log = JsonLog::new(
+            InputFormat::Json,
+            Arc::from(crate::custom_json::compile(&[spec]).unwrap()),
+        );
+        let v = Value::from(
+            &Doc::parse(
+                br#"{"kind":{"v":"auth","w":1},"who":{"name":"ann","id":7},"result":"ok","extra":[1]}"#,
+                &log.keys,
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            v,
+            json!({"kind": {"v": "auth"}, "who": {"name": "ann"}, "result": "ok"})
+        );
+        let mut out = Vec::new();
+        let o = Origin::default();
+        let raw = br#"{"kind":{"v":"auth"},"who":{"name":"ann"},"result":"ok"}"#;
+        assert_eq!(log.push(raw, &o, &mut out), RecordCounts::default());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].user.as_deref(), Some("ann"));
     }
 
     #[test]

@@ -19,10 +19,9 @@
 //! detection), `expired_code`, `invalid_user`, anything else `other`. Other event types
 //! (`CODE_TO_TOKEN`, `LOGOUT`, client logins) are known and are no user's login.
 
-use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service, address};
-use serde_json::Value;
-
+use crate::jsondoc::JsonNode;
 use crate::jsonlog::{any_time, rfc3339, str_of, text};
+use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service, address};
 
 /// The failure reason of a Keycloak error name.
 pub fn reason(error: Option<&str>) -> Reason {
@@ -46,7 +45,7 @@ struct Fields {
 }
 
 /// Reads `v` if it is a Keycloak event; false if it is not one.
-pub fn read(v: &Value, origin: &Origin, out: &mut Vec<Event>) -> bool {
+pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let (fields, time) = if v.get("type").is_some()
         && (v.get("realmId").is_some() || v.get("realmName").is_some())
     {

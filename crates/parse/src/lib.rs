@@ -19,7 +19,8 @@
 //! Documents that are not syslog-style lines have their own readers: W3C extended logs
 //! from IIS with Exchange's doors ([`w3c`], [`exchange`]), Exchange's SMTP Receive
 //! protocol log ([`exchange_smtp`]), and JSON records
-//! ([`records`] splits them, [`jsonlog`] routes each by shape) from Entra ID
+//! ([`records`] splits them, [`jsonlog`] routes each by shape, [`jsondoc`] parses it
+//! sparsely) from Entra ID
 //! ([`entra`]), Windows ([`windows`]), Keycloak ([`keycloak`]) or a custom mapping
 //! of the configuration ([`custom_json`]). Windows event log files (`.evtx`) become
 //! such records too ([`eventlog`]). [`format`] tells them apart from a file's first
@@ -46,6 +47,7 @@ pub mod exchange;
 pub mod exchange_smtp;
 pub mod exim;
 pub mod format;
+pub mod jsondoc;
 pub mod jsonlog;
 pub mod keycloak;
 pub mod nginx;

@@ -29,10 +29,9 @@
 //! LOGON`; a 4740 (no address, the caller computer as `source_name`) is a `locked`
 //! failure, so the lockout is visible to the engine.
 
+use crate::jsondoc::JsonNode;
+use crate::jsonlog::{any_time, number, path, rfc3339, str_of, text, text_ref};
 use portcullis_core::{Event, EventTime, Origin, Outcome, Reason, Service, address};
-use serde_json::Value;
-
-use crate::jsonlog::{any_time, number, path, rfc3339, str_of, text};
 
 /// An NTSTATUS code of a failed logon (4625 Status/SubStatus, 4776 Error Code) → reason.
 pub fn ntstatus_reason(code: i64) -> Reason {
@@ -131,15 +130,16 @@ fn field_names(id: i64) -> &'static [&'static str] {
 }
 
 /// The event data, by name whatever the shape.
-enum Data<'a> {
-    Named(&'a Value),
-    Positional(&'a [Value], i64),
+enum Data<'a, V> {
+    /// Named fields of an object (none if the event has no data).
+    Named(Option<&'a V>),
+    Positional(&'a [V], i64),
 }
 
-impl<'a> Data<'a> {
-    fn get(&self, name: &str) -> Option<&'a Value> {
+impl<'a, V: JsonNode> Data<'a, V> {
+    fn get(&self, name: &str) -> Option<&'a V> {
         match self {
-            Data::Named(v) => v.get(name),
+            Data::Named(v) => (*v)?.get(name),
             Data::Positional(items, id) => {
                 let i = field_names(*id).iter().position(|n| *n == name)?;
                 let item = items.get(i)?;
@@ -151,23 +151,27 @@ impl<'a> Data<'a> {
     fn text(&self, name: &str) -> Option<String> {
         text(self.get(name))
     }
+
+    fn text_ref(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        text_ref(self.get(name))
+    }
 }
 
 /// One event, whatever its shape.
-struct WinEvent<'a> {
+struct WinEvent<'a, V> {
     id: i64,
     time: Option<EventTime>,
     computer: Option<String>,
-    data: Data<'a>,
+    data: Data<'a, V>,
 }
 
-fn shape(v: &Value) -> Option<WinEvent<'_>> {
+fn shape<V: JsonNode>(v: &V) -> Option<WinEvent<'_, V>> {
     if let Some(w) = v.get("winlog") {
         return Some(WinEvent {
             id: number(w.get("event_id")).or_else(|| number(path(v, "event.code")))?,
             time: str_of(v.get("@timestamp")).and_then(rfc3339),
             computer: text(w.get("computer_name")).or_else(|| text(path(v, "host.name"))),
-            data: Data::Named(w.get("event_data").unwrap_or(&Value::Null)),
+            data: Data::Named(w.get("event_data")),
         });
     }
     if let Some(system) = path(v, "Event.System") {
@@ -177,10 +181,13 @@ fn shape(v: &Value) -> Option<WinEvent<'_>> {
             id,
             time: str_of(path(system, "TimeCreated.#attributes.SystemTime")).and_then(rfc3339),
             computer: text(system.get("Computer")),
-            data: Data::Named(path(v, "Event.EventData").unwrap_or(&Value::Null)),
+            data: Data::Named(path(v, "Event.EventData")),
         });
     }
-    if let (Some(id), Some(Value::Array(props))) = (v.get("Id"), v.get("Properties")) {
+    if let (Some(id), Some(props)) = (
+        v.get("Id"),
+        v.get("Properties").and_then(JsonNode::as_array),
+    ) {
         let id = number(Some(id))?;
         return Some(WinEvent {
             id,
@@ -196,14 +203,14 @@ fn shape(v: &Value) -> Option<WinEvent<'_>> {
                 .or_else(|| any_time(v.get("TimeCreated")))
                 .or_else(|| any_time(v.get("EventTime"))),
             computer: text(v.get("Computer")).or_else(|| text(v.get("Hostname"))),
-            data: Data::Named(v),
+            data: Data::Named(Some(v)),
         });
     }
     None
 }
 
 /// Reads `v` if it is a Windows event; false if it is not one.
-pub fn read(v: &Value, origin: &Origin, out: &mut Vec<Event>) -> bool {
+pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let Some(w) = shape(v) else {
         return false;
     };
@@ -251,10 +258,10 @@ pub fn read(v: &Value, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let mut e = Event::new(Service::Windows, outcome);
     e.time = w.time;
     e.host = w.computer;
-    let ip = d.text("IpAddress");
+    let ip = d.text_ref("IpAddress");
     e.source = ip.as_deref().and_then(address::parse);
     e.port = d
-        .text("IpPort")
+        .text_ref("IpPort")
         .and_then(|p| p.parse().ok())
         .filter(|p| *p != 0);
     e.source_name = match w.id {
@@ -270,11 +277,17 @@ pub fn read(v: &Value, origin: &Origin, out: &mut Vec<Event>) -> bool {
 }
 
 /// `DOMAIN\user` when the event names the domain, as Windows shows it.
-fn target_user(d: &Data<'_>) -> Option<String> {
-    let user = d.text("TargetUserName")?;
-    Some(match d.text("TargetDomainName") {
-        Some(domain) if !user.contains('@') && !user.contains('\\') => format!("{domain}\\{user}"),
-        _ => user,
+fn target_user<V: JsonNode>(d: &Data<'_, V>) -> Option<String> {
+    let user = d.text_ref("TargetUserName")?;
+    Some(match d.text_ref("TargetDomainName") {
+        Some(domain) if !user.contains('@') && !user.contains('\\') => {
+            let mut both = String::with_capacity(domain.len() + 1 + user.len());
+            both.push_str(&domain);
+            both.push('\\');
+            both.push_str(&user);
+            both
+        }
+        _ => user.into_owned(),
     })
 }
 

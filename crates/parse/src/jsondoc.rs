@@ -1,0 +1,907 @@
+//! A JSON record parsed sparsely into values borrowed from its bytes.
+//!
+//! The JSON readers look at a few keys of large records (an Entra sign-in of ~1 KB
+//! gives six values). Parsing a record into a `serde_json::Value` builds every kept
+//! value as an owned `String` in a `BTreeMap`, then frees it all again, and serde's
+//! generic machinery costs more per token than the reading does. A [`Doc`] keeps only
+//! the object keys its [`Keys`] name, at every depth, as a vector of pairs, with
+//! strings borrowed from the record where they have no escapes; the rest of the
+//! record is checked as JSON by a scanner made for skipping, and never built.
+//!
+//! What is accepted is exactly what `serde_json::from_slice` accepts when it skips the
+//! same keys (RFC 8259 with `serde_json`'s limits): strings that are kept (and every
+//! key) must be UTF-8, skipped ones need only be well formed (no control characters,
+//! valid escapes); kept containers nest at most 127 deep, skipped ones without limit.
+//! Kept strings with escapes and kept numbers are handed to `serde_json` itself, so
+//! their values are its values. A differential property test holds the two together.
+//!
+//! The readers are written once against [`JsonNode`], which both [`Doc`] and
+//! `serde_json::Value` implement, so they read a value parsed elsewhere (a whole
+//! `Value`) exactly as they read a record parsed here.
+
+use std::borrow::Cow;
+
+use serde_json::{Number, Value};
+
+/// What the JSON readers need of a parsed value.
+pub trait JsonNode: Sized {
+    /// The member `key` of an object (the last one, if the key is repeated); `None`
+    /// for anything that is not an object.
+    fn get(&self, key: &str) -> Option<&Self>;
+    /// The text of a string.
+    fn as_str(&self) -> Option<&str>;
+    /// The number, if this is one.
+    fn as_number(&self) -> Option<&Number>;
+    /// The items of an array.
+    fn as_array(&self) -> Option<&[Self]>;
+    /// Whether this is an object.
+    fn is_object(&self) -> bool;
+    /// How many different keys an object has, counting no further than `limit + 1`.
+    fn object_keys_up_to(&self, limit: usize) -> Option<usize>;
+}
+
+impl JsonNode for Value {
+    fn get(&self, key: &str) -> Option<&Self> {
+        Value::get(self, key)
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+
+    fn as_number(&self) -> Option<&Number> {
+        match self {
+            Value::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<&[Self]> {
+        Value::as_array(self).map(Vec::as_slice)
+    }
+
+    fn is_object(&self) -> bool {
+        Value::is_object(self)
+    }
+
+    fn object_keys_up_to(&self, limit: usize) -> Option<usize> {
+        Some(self.as_object()?.len().min(limit + 1))
+    }
+}
+
+/// A JSON value of a record, keeping only the object keys a [`Keys`] names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Doc<'a> {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as `serde_json` reads it.
+    Number(Number),
+    /// A string, borrowed from the record unless it had escapes.
+    String(Cow<'a, str>),
+    /// An array: every item is kept.
+    Array(Vec<Doc<'a>>),
+    /// An object's kept members, in the record's order (repeated keys included).
+    Object(Vec<(Cow<'a, str>, Doc<'a>)>),
+}
+
+impl JsonNode for Doc<'_> {
+    fn get(&self, key: &str) -> Option<&Self> {
+        match self {
+            // The last one wins, as in a `serde_json::Map`.
+            Doc::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|m| &m.1),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Doc::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_number(&self) -> Option<&Number> {
+        match self {
+            Doc::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<&[Self]> {
+        match self {
+            Doc::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    fn is_object(&self) -> bool {
+        matches!(self, Doc::Object(_))
+    }
+
+    fn object_keys_up_to(&self, limit: usize) -> Option<usize> {
+        let Doc::Object(members) = self else {
+            return None;
+        };
+        // Repeated keys count once, as in a map; bounded work whatever the record.
+        let mut seen: Vec<&str> = Vec::with_capacity(limit + 1);
+        for (k, _) in members {
+            if !seen.contains(&k.as_ref()) {
+                seen.push(k);
+                if seen.len() > limit {
+                    break;
+                }
+            }
+        }
+        Some(seen.len())
+    }
+}
+
+/// Which object keys a [`Doc`] keeps: those `builtin` accepts, and a few more.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    builtin: fn(&[u8]) -> bool,
+    extra: Vec<Box<str>>,
+}
+
+impl Keys {
+    /// The keys `builtin` accepts and those of `extra`.
+    pub fn new(builtin: fn(&[u8]) -> bool, extra: impl IntoIterator<Item = Box<str>>) -> Self {
+        let mut extra: Vec<Box<str>> = extra
+            .into_iter()
+            .filter(|k| !builtin(k.as_bytes()))
+            .collect();
+        extra.sort();
+        extra.dedup();
+        Self { builtin, extra }
+    }
+
+    fn keeps(&self, key: &[u8]) -> bool {
+        (self.builtin)(key) || self.extra.iter().any(|k| k.as_bytes() == key)
+    }
+}
+
+/// A record that is not JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+impl<'a> Doc<'a> {
+    /// Parses one record; [`Malformed`] if it is not JSON (the skipped parts are
+    /// checked too).
+    pub fn parse(record: &'a [u8], keys: &Keys) -> Result<Doc<'a>, Malformed> {
+        let mut s = Scanner {
+            b: record,
+            // Almost every record is UTF-8 as a whole: checked once, its strings need
+            // no check of their own.
+            text: std::str::from_utf8(record).ok(),
+            i: 0,
+            keys,
+            frames: Vec::new(),
+        };
+        s.whitespace();
+        let doc = s.value(MAX_DEPTH)?;
+        s.whitespace();
+        if s.i == record.len() {
+            Ok(doc)
+        } else {
+            Err(Malformed)
+        }
+    }
+}
+
+/// `serde_json`'s recursion limit: kept containers nest at most one less deep.
+const MAX_DEPTH: u32 = 128;
+
+type Scan<T> = Result<T, Malformed>;
+
+struct Scanner<'a, 'k> {
+    b: &'a [u8],
+    /// The record as text, if it is all UTF-8.
+    text: Option<&'a str>,
+    i: usize,
+    keys: &'k Keys,
+    /// Open containers of the value being skipped (`{` or `[`).
+    frames: Vec<u8>,
+}
+
+/// A byte that ends a run of plain string content: a quote, a backslash or a
+/// control character (which JSON strings may not hold).
+fn is_special(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// The position of the first special byte of `b[i..]`, or `b.len()`. Eight bytes at
+/// a time: the lowest flagged byte of each test is exact (borrows only run upwards).
+fn next_special(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let quote = w ^ (LO * u64::from(b'"'));
+        let slash = w ^ (LO * u64::from(b'\\'));
+        let found = (quote.wrapping_sub(LO) & !quote)
+            | (slash.wrapping_sub(LO) & !slash)
+            | (w.wrapping_sub(LO * 0x20) & !w);
+        let found = found & HI;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !is_special(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+impl<'a> Scanner<'a, '_> {
+    /// `b[from..to]` as text, if it is UTF-8 (`from` and `to` are at ASCII bytes).
+    fn utf8(&self, from: usize, to: usize) -> Scan<&'a str> {
+        match self.text {
+            Some(text) => text.get(from..to).ok_or(Malformed),
+            None => std::str::from_utf8(&self.b[from..to]).map_err(|_| Malformed),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, want: u8) -> Scan<()> {
+        if self.peek() == Some(want) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Scan<()> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+
+    /// A kept value at `self.i` (after whitespace).
+    fn value(&mut self, depth: u32) -> Scan<Doc<'a>> {
+        match self.peek().ok_or(Malformed)? {
+            b'{' => self.object(depth - 1),
+            b'[' => self.array(depth - 1),
+            b'"' => Ok(Doc::String(self.string()?)),
+            b't' => self.literal(b"true").map(|()| Doc::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Doc::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Doc::Null),
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                self.number()?;
+                // `serde_json` reads the number, so its value (integer or float,
+                // rounding) is the one a `Value` would hold.
+                let n: Number =
+                    serde_json::from_slice(&self.b[start..self.i]).map_err(|_| Malformed)?;
+                Ok(Doc::Number(n))
+            }
+            _ => Err(Malformed),
+        }
+    }
+
+    fn object(&mut self, depth: u32) -> Scan<Doc<'a>> {
+        if depth == 0 {
+            return Err(Malformed);
+        }
+        self.i += 1;
+        // Room for the keys a reader keeps of a record, in one allocation.
+        let mut members = Vec::with_capacity(8);
+        self.whitespace();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(Doc::Object(members));
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(Malformed);
+            }
+            let start = self.i;
+            let end = next_special(self.b, start + 1);
+            let key = if self.b.get(end) == Some(&b'"') {
+                // The usual key: no escapes. Most are skipped; they need only be UTF-8,
+                // which an ASCII key is without a closer look.
+                self.i = end + 1;
+                let raw = &self.b[start + 1..end];
+                if self.text.is_none() && !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+                    return Err(Malformed);
+                }
+                if self.keys.keeps(raw) {
+                    Some(Cow::Borrowed(self.utf8(start + 1, end)?))
+                } else {
+                    None
+                }
+            } else {
+                let key = self.string()?;
+                self.keys.keeps(key.as_bytes()).then_some(key)
+            };
+            self.whitespace();
+            self.eat(b':')?;
+            self.whitespace();
+            match key {
+                Some(key) => {
+                    let value = self.value(depth)?;
+                    members.push((key, value));
+                }
+                None => self.skip()?,
+            }
+            self.whitespace();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.whitespace();
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Doc::Object(members));
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: u32) -> Scan<Doc<'a>> {
+        if depth == 0 {
+            return Err(Malformed);
+        }
+        self.i += 1;
+        let mut items = Vec::new();
+        self.whitespace();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(Doc::Array(items));
+        }
+        loop {
+            items.push(self.value(depth)?);
+            self.whitespace();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.whitespace();
+                }
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Doc::Array(items));
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    /// A kept string or a key at `self.i` (its opening quote): UTF-8, borrowed when it
+    /// has no escapes.
+    fn string(&mut self) -> Scan<Cow<'a, str>> {
+        let start = self.i;
+        let j = next_special(self.b, start + 1);
+        match self.b.get(j) {
+            Some(b'"') => {
+                self.i = j + 1;
+                self.utf8(start + 1, j).map(Cow::Borrowed)
+            }
+            Some(b'\\') => {
+                self.skip_string_from(j)?;
+                // Escapes (and surrogate pairs, and UTF-8) as `serde_json` reads them.
+                serde_json::from_slice::<String>(&self.b[start..self.i])
+                    .map(Cow::Owned)
+                    .map_err(|_| Malformed)
+            }
+            _ => Err(Malformed),
+        }
+    }
+
+    /// Skips a string's rest from `j` (inside it) to after its closing quote, checking
+    /// escapes and control characters but not UTF-8, as `serde_json` skips one.
+    fn skip_string_from(&mut self, mut j: usize) -> Scan<()> {
+        loop {
+            j = next_special(self.b, j);
+            match self.b.get(j) {
+                Some(b'"') => {
+                    self.i = j + 1;
+                    return Ok(());
+                }
+                Some(b'\\') => match self.b.get(j + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => j += 2,
+                    Some(b'u') => {
+                        let hex = self.b.get(j + 2..j + 6).ok_or(Malformed)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err(Malformed);
+                        }
+                        j += 6;
+                    }
+                    _ => return Err(Malformed),
+                },
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    /// A number's grammar (RFC 8259 section 6), from `self.i`.
+    fn number(&mut self) -> Scan<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.i += 1;
+                // A leading zero is a number of its own: `01` is not JSON.
+                if self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    return Err(Malformed);
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Malformed),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return Err(Malformed);
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return Err(Malformed);
+            }
+            self.digits();
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    /// Skips one value at `self.i` (after whitespace), however deep, without
+    /// recursion and without building anything.
+    fn skip(&mut self) -> Scan<()> {
+        self.frames.clear();
+        loop {
+            // A value.
+            match self.peek().ok_or(Malformed)? {
+                b'"' => self.skip_string_from(self.i + 1)?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                open @ (b'{' | b'[') => {
+                    self.i += 1;
+                    self.whitespace();
+                    let close = if open == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                    } else {
+                        self.frames.push(open);
+                        if open == b'{' {
+                            self.skip_key()?;
+                        }
+                        continue;
+                    }
+                }
+                _ => return Err(Malformed),
+            }
+            // After a value: a comma and the next one, or the ends of containers.
+            loop {
+                let Some(&open) = self.frames.last() else {
+                    return Ok(());
+                };
+                self.whitespace();
+                match (open, self.peek()) {
+                    (_, Some(b',')) => {
+                        self.i += 1;
+                        self.whitespace();
+                        if open == b'{' {
+                            self.skip_key()?;
+                        }
+                        break;
+                    }
+                    (b'{', Some(b'}')) | (b'[', Some(b']')) => {
+                        self.i += 1;
+                        self.frames.pop();
+                    }
+                    _ => return Err(Malformed),
+                }
+            }
+        }
+    }
+
+    /// Skips `"key":` and the whitespace after it. Like `serde_json`, the keys of a
+    /// skipped object are not checked for UTF-8.
+    fn skip_key(&mut self) -> Scan<()> {
+        if self.peek() != Some(b'"') {
+            return Err(Malformed);
+        }
+        self.skip_string_from(self.i + 1)?;
+        self.whitespace();
+        self.eat(b':')?;
+        self.whitespace();
+        Ok(())
+    }
+}
+
+/// The same value as a `serde_json::Value` (to compare with `json!` in tests).
+#[cfg(test)]
+impl From<&Doc<'_>> for Value {
+    fn from(d: &Doc<'_>) -> Value {
+        match d {
+            Doc::Null => Value::Null,
+            Doc::Bool(b) => Value::Bool(*b),
+            Doc::Number(n) => Value::Number(n.clone()),
+            Doc::String(s) => Value::String(s.to_string()),
+            Doc::Array(items) => Value::Array(items.iter().map(Value::from).collect()),
+            Doc::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(names: &'static [&'static str]) -> Keys {
+        Keys::new(|_| false, names.iter().map(|k| Box::from(*k)))
+    }
+
+    #[test]
+    fn keeps_only_the_named_keys_at_every_depth() {
+        let k = keys(&["type", "time", "details", "username", "Value"]);
+        let rec = br#"{"type":"LOGIN","big":{"x":[1,2,{"y":"z"}]},"t\u0069me":5,"details":{"username":"u","auth_method":"x"}}"#;
+        let d = Doc::parse(rec, &k).unwrap();
+        assert_eq!(
+            Value::from(&d),
+            json!({"type": "LOGIN", "time": 5, "details": {"username": "u"}})
+        );
+        assert!(
+            matches!(d.get("type"), Some(Doc::String(Cow::Borrowed("LOGIN")))),
+            "strings without escapes are borrowed"
+        );
+        assert_eq!(
+            Value::from(&Doc::parse(b"[1,{\"a\":2,\"Value\":3}]", &k).unwrap()),
+            json!([1, {"Value": 3}])
+        );
+        assert_eq!(Value::from(&Doc::parse(b" 42 ", &k).unwrap()), json!(42));
+    }
+
+    #[test]
+    fn skipped_parts_are_still_checked() {
+        let k = keys(&["type"]);
+        for bad in [
+            &br#"{"type":"LOGIN","big":{"x":[1,}}"#[..],
+            br#"{"type":"LOGIN","big":"a"#,
+            br#"{"type":"LOGIN"} x"#,
+            br#"{"type":"LOGIN""#,
+            b"",
+        ] {
+            assert!(
+                Doc::parse(bad, &k).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_keys_read_as_in_a_map() {
+        let k = keys(&["a", "b"]);
+        let d = Doc::parse(br#"{"a":1,"b":2,"a":3,"a":4}"#, &k).unwrap();
+        assert_eq!(d.get("a").and_then(JsonNode::as_number), Some(&4.into()));
+        assert_eq!(d.object_keys_up_to(3), Some(2));
+        assert_eq!(
+            d.object_keys_up_to(1),
+            Some(2),
+            "stops counting past the limit"
+        );
+        let v = json!({"a": 1, "b": 2, "c": 3});
+        assert_eq!(v.object_keys_up_to(1), Some(2));
+        assert_eq!(json!([1]).object_keys_up_to(3), None);
+    }
+
+    #[test]
+    fn node_views_agree_with_serde_json() {
+        let k = keys(&["s", "n", "f", "a", "o", "z", "t"]);
+        let rec = br#"{"s":"x\"y","n":-7,"f":1.5,"a":[1,"2"],"o":{},"z":null,"t":true}"#;
+        let d = Doc::parse(rec, &k).unwrap();
+        let v: Value = serde_json::from_slice(rec).unwrap();
+        assert_eq!(Value::from(&d), v);
+        for key in ["s", "n", "f", "a", "o", "z", "t", "missing"] {
+            let (a, b) = (d.get(key), v.get(key));
+            assert_eq!(a.is_some(), b.is_some(), "{key}");
+            assert_eq!(a.and_then(JsonNode::as_str), b.and_then(Value::as_str));
+            assert_eq!(
+                a.and_then(JsonNode::as_number),
+                b.and_then(JsonNode::as_number)
+            );
+            assert_eq!(
+                a.is_some_and(JsonNode::is_object),
+                b.is_some_and(Value::is_object)
+            );
+            assert_eq!(
+                a.and_then(JsonNode::as_array).map(<[_]>::len),
+                b.and_then(Value::as_array).map(Vec::len)
+            );
+        }
+    }
+
+    /// The reference: `serde_json` skipping the same keys (the way records were
+    /// parsed before the scanner).
+    mod reference {
+        use std::borrow::Cow;
+
+        use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+
+        use super::super::Keys;
+
+        pub fn parse(record: &[u8], keys: &Keys) -> Option<Value> {
+            let mut de = serde_json::Deserializer::from_slice(record);
+            let v = Seed(keys).deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            Some(v)
+        }
+
+        #[derive(Clone, Copy)]
+        struct Seed<'k>(&'k Keys);
+
+        impl<'de> DeserializeSeed<'de> for Seed<'_> {
+            type Value = Value;
+
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+
+        struct Key<'a>(Cow<'a, str>);
+
+        impl<'de> serde::Deserialize<'de> for Key<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl<'de> Visitor<'de> for Visit {
+                    type Value = Key<'de>;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a key")
+                    }
+
+                    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                        Ok(Key(Cow::Borrowed(v)))
+                    }
+
+                    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                        Ok(Key(Cow::Owned(v.to_owned())))
+                    }
+                }
+                d.deserialize_str(Visit)
+            }
+        }
+
+        impl<'de> Visitor<'de> for Seed<'_> {
+            type Value = Value;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+                // A vector, not a map, so that repeated keys are compared too.
+                let mut members = Vec::new();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if self.0.keeps(key.as_bytes()) {
+                        members.push(Value::Array(vec![
+                            Value::String(key.into_owned()),
+                            map.next_value_seed(self)?,
+                        ]));
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(serde_json::json!({ "object": members }))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element_seed(self)? {
+                    items.push(item);
+                }
+                Ok(Value::Array(items))
+            }
+
+            fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+                Ok(v.into())
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+                Ok(v.into())
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+                Ok(v.into())
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+                Ok(v.into())
+            }
+
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+        }
+    }
+
+    /// A [`Doc`] in the reference's shape (objects as lists of pairs).
+    fn pairs(d: &Doc<'_>) -> Value {
+        match d {
+            Doc::Array(items) => Value::Array(items.iter().map(pairs).collect()),
+            Doc::Object(m) => json!({ "object": m
+                .iter()
+                .map(|(k, v)| json!([k, pairs(v)]))
+                .collect::<Vec<_>>() }),
+            other => Value::from(other),
+        }
+    }
+
+    fn same_as_reference(record: &[u8], keys: &Keys) -> Result<(), String> {
+        let ours = Doc::parse(record, keys).ok().map(|d| pairs(&d));
+        let theirs = reference::parse(record, keys);
+        if ours == theirs {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?}: scanner {ours:?}, serde_json {theirs:?}",
+                String::from_utf8_lossy(record)
+            ))
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_edge_cases() {
+        let k = keys(&["a", "é", "k\"", "Value"]);
+        let cases: &[&[u8]] = &[
+            br#"{"a":"x\ud83d\ude00y","b":"\ud83d"}"#,
+            br#"{"a":"\ud83d"}"#,
+            br#"{"b":"\u12G4"}"#,
+            br#"{"b":"\q"}"#,
+            b"{\"b\":\"\xff\xfe\"}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"\xff\":1}",
+            b"{\"b\":{\"\xff\":1}}",
+            b"{\"b\":\"tab\there\"}",
+            br#"{"a":1e400}"#,
+            br#"{"b":1e400}"#,
+            br#"{"a":-0,"b":-0.0e-0}"#,
+            br#"{"a":01}"#,
+            br#"{"b":01}"#,
+            br#"{"b":1.}"#,
+            br#"{"b":.5}"#,
+            br#"{"b":-}"#,
+            br#"{"a":18446744073709551616,"Value":-9223372036854775809}"#,
+            br#"{"a":1.7976931348623157e308}"#,
+            br#"{"b":[1,2,],"a":1}"#,
+            br#"{"a":1,}"#,
+            br#"{"b":{"c":1,}}"#,
+            br#"{"b":{,}}"#,
+            br#"{"b":[,]}"#,
+            br#"{"b":{"c"}}"#,
+            br#"{"b":{"c":}}"#,
+            br#"{"b":[}"#,
+            br#"{"b":{]}"#,
+            br#"{"\u00e9":true,"k\"":null,"a":[{"a":{"a":[]}}]}"#,
+            "{\"é\":tru}".as_bytes(),
+            br#"{"b":nul}"#,
+            b" \t\r\n{\"a\" : [ 1 , 2 ] } \n",
+            b"{\"a\":1}\x0c",
+            b"\xef\xbb\xbf{\"a\":1}",
+            b"",
+            b"   ",
+            b"{",
+            b"\"a\"",
+            b"[\"a\",\"b\\\"\"]",
+        ];
+        for case in cases {
+            same_as_reference(case, &k).unwrap();
+        }
+    }
+
+    #[test]
+    fn nesting_limit_as_serde_json() {
+        let k = keys(&["a"]);
+        for depth in [126, 127, 128, 129, 5000] {
+            let kept = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            same_as_reference(kept.as_bytes(), &k).unwrap();
+            let skipped = format!("{{\"b\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+            same_as_reference(skipped.as_bytes(), &k).unwrap();
+            assert!(
+                Doc::parse(skipped.as_bytes(), &k).is_ok(),
+                "skipped: no limit"
+            );
+        }
+    }
+
+    use proptest::prelude::*;
+
+    /// JSON text built from pieces that exercise the grammar: kept and skipped keys,
+    /// escapes, numbers of every form, nesting.
+    fn json_text() -> impl Strategy<Value = String> {
+        let scalar = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:e}")),
+            "-?(0|[1-9][0-9]{0,22})(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,3})?",
+            "\"([a-zé\\\\\"/ ]|\\\\[nrt\"\\\\/bf]|\\\\u[0-9a-fA-F]{4}|\\\\ud83d\\\\ude00){0,8}\"",
+        ];
+        scalar.prop_recursive(4, 48, 6, |inner| {
+            let key = prop_oneof![
+                Just("a"),
+                Just("b"),
+                Just("Value"),
+                Just("\\u0061"),
+                Just("zz")
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                prop::collection::vec((key, inner), 0..5).prop_map(|members| {
+                    let m: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\" : {v}"))
+                        .collect();
+                    format!("{{{}}}", m.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn agrees_with_serde_json(
+            text in json_text(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 0..3),
+        ) {
+            let k = keys(&["a", "Value"]);
+            let mut bytes = text.into_bytes();
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 => bytes.insert(i, byte),
+                    1 if i < bytes.len() => { bytes.remove(i); }
+                    _ if i < bytes.len() => bytes[i] = byte,
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(same_as_reference(&bytes, &k), Ok(()));
+        }
+    }
+}
