@@ -44,7 +44,8 @@ use jiff::tz::TimeZone;
 use std::sync::Arc;
 
 use portcullis_parse::{
-    EnvelopeConfig, EnvelopeReader, LogParser, ParseConfig, RuleConfig, Rules, YearRule,
+    EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, RuleConfig, Rules,
+    YearRule,
 };
 
 /// Lines in each benchmark's input.
