@@ -145,7 +145,7 @@ impl PolicyRuntime {
     /// Takes reloaded settings at once, keeping everything learnt (a SIGHUP). The
     /// listener's address and the tables' sizes and prefix lengths wait for a restart:
     /// returns `Ok(false)` when they were asked to change. A secret file that cannot be
-    /// read refuses the whole reload, keeping the running settings.
+    /// read refuses the policy's part of the reload, keeping its running settings.
     pub fn reload(&self, settings: &PolicySettings) -> anyhow::Result<bool> {
         let knobs = Knobs::new(settings)?;
         *self.knobs.write().unwrap_or_else(|p| p.into_inner()) = knobs;
