@@ -651,6 +651,12 @@ const REPORT_QUEUE: usize = 1024;
 /// Most parsers kept (files come and go with rotation).
 const MAX_PARSERS: usize = 4096;
 
+/// Reported batches fewer than this in one wake are followed by [`REPORT_GATHER`] of
+/// gathering before the engine takes them.
+const REPORT_GATHER_BELOW: usize = 8;
+/// How long the engine gathers reported logins that come one at a time.
+const REPORT_GATHER: Duration = Duration::from_millis(1);
+
 struct EngineLoop {
     engine: Engine,
     parse: ParseConfig,
@@ -767,6 +773,18 @@ impl EngineLoop {
                     },
                     n = reports.recv_many(&mut rbuf, 64), if reports_open => {
                         if n == 0 { reports_open = false; }
+                        // The policy server sends one login at a time. Waking for each
+                        // costs the HTTP side a context switch on a busy machine, so a
+                        // few came alone are followed by a millisecond's gathering.
+                        if n > 0 && n < REPORT_GATHER_BELOW && !stopping {
+                            tokio::time::sleep(REPORT_GATHER).await;
+                            while rbuf.len() < 1024 {
+                                match reports.try_recv() {
+                                    Ok(b) => rbuf.push(b),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
                         for batch in rbuf.drain(..) {
                             self.events.extend(batch);
                         }
