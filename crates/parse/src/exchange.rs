@@ -142,17 +142,15 @@ impl IisLog {
         origin: &Origin,
         out: &mut Vec<Event>,
     ) -> LineKind {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        if let Some(d) = line.strip_prefix('#') {
-            if let Some(fields) = d.strip_prefix("Fields:") {
+        let line = match w3c::classify(line) {
+            w3c::Line::Fields(fields) => {
                 self.columns = Columns::from_fields(fields);
+                return LineKind::Directive;
             }
-            return LineKind::Directive;
-        }
-        if line.trim().is_empty() {
-            return LineKind::Request;
-        }
+            w3c::Line::Directive => return LineKind::Directive,
+            w3c::Line::Blank => return LineKind::Request,
+            w3c::Line::Record(line) => line,
+        };
         let mut f = Fields::default();
         let c = self.columns;
         let c = &c;

@@ -41,6 +41,7 @@ use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service};
 
 use crate::exchange::LineKind;
 use crate::jsonlog::rfc3339;
+use crate::w3c;
 
 /// Sessions with an `AUTH` awaiting its reply held at once.
 pub const MAX_SESSIONS: usize = 65_536;
@@ -161,17 +162,15 @@ const MAX_FIELDS: usize = 32;
 impl SmtpReceiveLog {
     /// Reads one line (a directive or a CSV record), appending the event it completes.
     pub fn push(&mut self, line: &str, origin: &Origin, out: &mut Vec<Event>) -> LineKind {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        if let Some(d) = line.strip_prefix('#') {
-            if let Some(fields) = d.strip_prefix("Fields:") {
+        let line = match w3c::classify(line) {
+            w3c::Line::Fields(fields) => {
                 self.columns = Columns::from_fields(fields);
+                return LineKind::Directive;
             }
-            return LineKind::Directive;
-        }
-        if line.trim().is_empty() {
-            return LineKind::Request;
-        }
+            w3c::Line::Directive => return LineKind::Directive,
+            w3c::Line::Blank => return LineKind::Request,
+            w3c::Line::Record(line) => line,
+        };
         let Some(f) = split_csv(line) else {
             return LineKind::Malformed;
         };

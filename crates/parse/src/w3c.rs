@@ -23,6 +23,37 @@ use portcullis_core::address;
 /// IIS's default W3C fields (and Exchange's), used until a `#Fields:` line is seen.
 pub const DEFAULT_FIELDS: &str = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken";
 
+/// One line of a W3C-style log (IIS, or Exchange's own CSV logs, which use the same
+/// directives), with its `\r` and byte-order mark removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// `#Fields:` and the field names after it.
+    Fields(&'a str),
+    /// Any other directive.
+    Directive,
+    /// An empty or blank line.
+    Blank,
+    /// A data line.
+    Record(&'a str),
+}
+
+/// Tells a directive, a blank line and a data line apart.
+pub fn classify(line: &str) -> Line<'_> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    if let Some(d) = line.strip_prefix('#') {
+        return match d.strip_prefix("Fields:") {
+            Some(fields) => Line::Fields(fields),
+            None => Line::Directive,
+        };
+    }
+    if line.trim().is_empty() {
+        Line::Blank
+    } else {
+        Line::Record(line)
+    }
+}
+
 /// Where the fields Portcullis reads are, in the current header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Columns {
