@@ -8,9 +8,15 @@ mod common;
 use common::daemon::{DaemonDir, POLICY_SECRET, policy_post};
 
 fn config(dir: &DaemonDir) -> std::path::PathBuf {
+    config_with(dir, "")
+}
+
+/// The configuration with a policy listener, its secret, and `extra` keys in
+/// `[policy]`.
+fn config_with(dir: &DaemonDir, extra: &str) -> std::path::PathBuf {
     std::fs::write(dir.path("policy-secret"), POLICY_SECRET).expect("secret");
     dir.config(&format!(
-        "[policy]\nlisten = \"127.0.0.1:0\"\nsecret_file = \"{}\"\n",
+        "[policy]\nlisten = \"127.0.0.1:0\"\nsecret_file = \"{}\"\n{extra}",
         dir.path("policy-secret").display()
     ))
 }
@@ -196,11 +202,7 @@ fn a_distributed_spray_switches_lockdown_on_by_itself() {
 
     // With `lockdown_auto = false` the same attack leaves remote access open.
     let dir = DaemonDir::new();
-    std::fs::write(dir.path("policy-secret"), POLICY_SECRET).expect("secret");
-    let cfg = dir.config(&format!(
-        "[policy]\nlisten = \"127.0.0.1:0\"\nsecret_file = \"{}\"\nlockdown_auto = false\n",
-        dir.path("policy-secret").display()
-    ));
+    let cfg = config_with(&dir, "lockdown_auto = false\n");
     let d = dir.start();
     let url = d.policy_url();
     post_all(&d, &office_then_spray());
@@ -228,12 +230,11 @@ fn a_distributed_spray_switches_lockdown_on_by_itself() {
 #[test]
 fn sighup_changes_the_thresholds_without_forgetting_the_failures() {
     let dir = DaemonDir::new();
-    std::fs::write(dir.path("policy-secret"), POLICY_SECRET).expect("secret");
     let policy = |extra: &str| {
-        dir.config(&format!(
-            "[policy]\nlisten = \"127.0.0.1:0\"\nsecret_file = \"{}\"\ntarpit_after = 0\nsource_accounts = 0\n{extra}",
-            dir.path("policy-secret").display()
-        ))
+        config_with(
+            &dir,
+            &format!("tarpit_after = 0\nsource_accounts = 0\n{extra}"),
+        )
     };
     policy("");
     let d = dir.start();
