@@ -22,7 +22,7 @@
 use std::ops::Range;
 use std::rc::Rc;
 
-use jiff::Timestamp;
+use std::io::Write as _;
 
 use super::LOGIN_IDS;
 use super::template::{self, Data, Fields, Nested, Plan, Source};
@@ -293,8 +293,10 @@ fn write_login(
             out.push(b',');
         }
         first = false;
-        write_string(name, out);
-        out.push(b':');
+        // The names are plain ASCII: no escapes.
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
         write_source(chunk, data.0, source, out)?;
     }
     out.extend_from_slice(b"}}}");
@@ -323,53 +325,132 @@ fn write_source(chunk: &[u8], values: &[Value], source: &Source, out: &mut Vec<u
         w[..n].copy_from_slice(&b[..n]);
         u64::from_le_bytes(w)
     };
-    let text = match v.ty {
-        ty::NULL => {
-            out.extend_from_slice(b"null");
-            return Some(());
-        }
+    // Writing into a Vec cannot fail.
+    let _ = match v.ty {
         // Empty nested Binary XML is rendered as no value.
-        ty::BIN_XML if v.size == 0 => {
-            out.extend_from_slice(b"null");
-            return Some(());
-        }
+        ty::NULL | ty::BIN_XML if v.size == 0 || v.ty == ty::NULL => write!(out, "null"),
         ty::STRING => {
-            let units = b
-                .chunks_exact(2)
-                .position(|u| u == [0, 0])
-                .unwrap_or(b.len() / 2);
-            template::utf16_lossy(&b[..units * 2])
+            write_utf16(b, out);
+            Ok(())
         }
-        ty::ANSI_STRING => b
-            .iter()
-            .filter(|c| **c != 0)
-            .map(|c| char::from(*c))
-            .collect(),
-        ty::UINT8 | ty::UINT16 | ty::UINT32 | ty::UINT64 => {
-            out.extend_from_slice(le(v.size).to_string().as_bytes());
-            return Some(());
+        ty::ANSI_STRING => {
+            // ASCII (`readable`), its NULs dropped as the crate drops them.
+            let text: String = b
+                .iter()
+                .filter(|c| **c != 0)
+                .map(|c| char::from(*c))
+                .collect();
+            write_string(&text, out);
+            Ok(())
         }
-        ty::INT8 => (b[0] as i8).to_string(),
-        ty::INT16 => (le(2) as u16 as i16).to_string(),
-        ty::INT32 => (le(4) as u32 as i32).to_string(),
-        ty::INT64 => (le(8) as i64).to_string(),
-        ty::HEX_INT32 | ty::HEX_INT64 | ty::SIZE_T => format!("0x{:x}", le(v.size)),
-        ty::FILETIME => filetime(le(8))?.to_string(),
+        ty::UINT8 | ty::UINT16 | ty::UINT32 | ty::UINT64 => write!(out, "{}", le(v.size)),
+        ty::INT8 => write!(out, "{}", b[0] as i8),
+        ty::INT16 => write!(out, "{}", le(2) as u16 as i16),
+        ty::INT32 => write!(out, "{}", le(4) as u32 as i32),
+        ty::INT64 => write!(out, "{}", le(8) as i64),
+        ty::HEX_INT32 | ty::HEX_INT64 | ty::SIZE_T => write!(out, "\"0x{:x}\"", le(v.size)),
+        ty::FILETIME => {
+            write_filetime(le(8), out)?;
+            Ok(())
+        }
         _ => return None,
     };
-    match v.ty {
-        // Signed integers are numbers too.
-        ty::INT8 | ty::INT16 | ty::INT32 | ty::INT64 => out.extend_from_slice(text.as_bytes()),
-        _ => write_string(&text, out),
-    }
     Some(())
 }
 
-/// The instant a FILETIME (100 ns since 1601) counts to, if it is one jiff can hold
-/// (the crate renders later ones with only the last four digits of their year).
-fn filetime(ticks: u64) -> Option<Timestamp> {
-    const UNIX_FROM_1601: i64 = 11_644_473_600;
-    let secs = i64::try_from(ticks / 10_000_000).ok()? - UNIX_FROM_1601;
-    let nanos = ((ticks % 10_000_000) * 100) as i32;
-    Timestamp::new(secs, nanos).ok()
+/// A UTF-16 string as a JSON string, as the crate renders it: up to its first NUL,
+/// unpaired surrogates as U+FFFD.
+fn write_utf16(b: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let units = b
+        .chunks_exact(2)
+        .map(|u| u16::from_le_bytes([u[0], u[1]]))
+        .take_while(|u| *u != 0);
+    let mut utf8 = [0u8; 4];
+    for c in char::decode_utf16(units) {
+        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+/// A FILETIME (100 ns since 1601, UTC) as the crate renders it,
+/// `YYYY-MM-DDThh:mm:ss.fffffffZ`; `None` past the year 9999, which it renders with
+/// only the last four digits of the year.
+fn write_filetime(ticks: u64, out: &mut Vec<u8>) -> Option<()> {
+    const TICKS_PER_SECOND: u64 = 10_000_000;
+    const SECONDS_PER_DAY: u64 = 86_400;
+    let seconds = ticks / TICKS_PER_SECOND;
+    let (days, second_of_day) = (seconds / SECONDS_PER_DAY, seconds % SECONDS_PER_DAY);
+    let (year, month, day) = civil(days);
+    if year > 9999 {
+        return None;
+    }
+    let mut text = *b"\"0000-00-00T00:00:00.0000000Z\"";
+    for (at, width, value) in [
+        (1, 4, year),
+        (6, 2, month),
+        (9, 2, day),
+        (12, 2, second_of_day / 3600),
+        (15, 2, second_of_day / 60 % 60),
+        (18, 2, second_of_day % 60),
+        (21, 7, ticks % TICKS_PER_SECOND),
+    ] {
+        digits(&mut text[at..at + width], value);
+    }
+    out.extend_from_slice(&text);
+    Some(())
+}
+
+/// `value` in decimal, zero-padded to fill `into`.
+fn digits(into: &mut [u8], mut value: u64) {
+    for d in into.iter_mut().rev() {
+        *d = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// The Gregorian date `days` after 1601-01-01. 1601 starts a 400-year cycle of the
+/// calendar (146,097 days), whose centuries (36,524 days, the last one a day longer)
+/// hold four-year cycles (1,461 days) of years (365 days, the fourth a day longer).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let (cycles, mut rest) = (days / 146_097, days % 146_097);
+    let centuries = (rest / 36_524).min(3);
+    rest -= centuries * 36_524;
+    let fours = rest / 1_461;
+    rest -= fours * 1_461;
+    let years = (rest / 365).min(3);
+    rest -= years * 365;
+    let year = 1601 + cycles * 400 + centuries * 100 + fours * 4 + years;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let lengths = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let mut month = 1;
+    for length in lengths {
+        if rest < length {
+            break;
+        }
+        rest -= length;
+        month += 1;
+    }
+    (year, month, rest + 1)
 }

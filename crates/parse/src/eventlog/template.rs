@@ -21,6 +21,8 @@
 //! is not literal text, and substitutions where elements could be (a nested template
 //! could bring elements of its own, such as the whole `EventData`).
 
+use std::ops::Range;
+
 use crate::windows::EVTX_DATA_FIELDS;
 
 /// Where a field of the event comes from.
@@ -114,7 +116,8 @@ pub(super) const HEADER_SIZE: usize = 24;
 /// One piece of an element's or attribute's content.
 #[derive(Debug)]
 enum Part {
-    Text(String),
+    /// Literal text: UTF-16 (checked) at this range of the chunk.
+    Text(Range<usize>),
     Value(u16),
     /// A character or entity reference, or CDATA: content the plan does not place.
     Other,
@@ -361,7 +364,11 @@ impl Tokens<'_> {
         let at = offset as usize;
         let chars = usize::from(u16_at(self.chunk, at.checked_add(6)?)?);
         let text = self.chunk.get(at + 8..at + 8 + chars * 2 + 2)?;
-        if !plain(&utf16(&text[..chars * 2])?) {
+        let mut units = text[..chars * 2]
+            .chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]));
+        let plain_name = char::decode_utf16(&mut units).all(|c| c.is_ok_and(plain_char));
+        if !plain_name {
             return None;
         }
         if at == self.at {
@@ -370,20 +377,22 @@ impl Tokens<'_> {
         Some(offset)
     }
 
-    /// A length-prefixed UTF-16 string.
-    fn text(&mut self) -> Option<String> {
+    /// A length-prefixed UTF-16 string: where its characters are.
+    fn text(&mut self) -> Option<Range<usize>> {
         let chars = self.u16()? as usize;
         let from = self.at;
         self.skip(chars * 2)?;
-        utf16(&self.chunk[from..self.at])
+        utf16(&self.chunk[from..self.at])?;
+        Some(from..self.at)
     }
 }
 
-/// Whether a name (or a `Data` element's `Name`) is one the crate writes as a JSON key
-/// that JSON readers accept: it writes names as they are, and real ones are XML names,
-/// but a damaged one could hold a quote, a backslash or a control character.
-fn plain(name: &str) -> bool {
-    !name.chars().any(|c| c < ' ' || c == '"' || c == '\\')
+/// Whether a character of a name (or of a `Data` element's `Name`) is one the crate
+/// writes in a JSON key that JSON readers accept: it writes names as they are, and
+/// real ones are XML names, but a damaged one could hold a quote, a backslash or a
+/// control character.
+fn plain_char(c: char) -> bool {
+    !(c < ' ' || c == '"' || c == '\\')
 }
 
 /// UTF-16LE bytes as text, if they are UTF-16.
@@ -397,27 +406,21 @@ fn utf16(bytes: &[u8]) -> Option<String> {
     .ok()
 }
 
-/// UTF-16LE bytes as text, unpaired surrogates as U+FFFD.
-pub(super) fn utf16_lossy(bytes: &[u8]) -> String {
-    char::decode_utf16(
-        bytes
-            .chunks_exact(2)
-            .map(|p| u16::from_le_bytes([p[0], p[1]])),
-    )
-    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-    .collect()
-}
-
 /// Whether the name at chunk offset `name` is `want` (ASCII): length at +6, UTF-16
 /// characters from +8.
 fn name_is(chunk: &[u8], name: u32, want: &str) -> bool {
     let at = name as usize;
-    if u16_at(chunk, at + 6) != Some(want.len() as u16) {
-        return false;
-    }
-    want.bytes()
-        .enumerate()
-        .all(|(i, c)| u16_at(chunk, at + 8 + i * 2) == Some(u16::from(c)))
+    u16_at(chunk, at + 6) == Some(want.len() as u16)
+        && chunk.get(at + 8..).is_some_and(|text| utf16_is(text, want))
+}
+
+/// Whether the UTF-16 characters that `text` starts with are `want` (ASCII).
+fn utf16_is(text: &[u8], want: &str) -> bool {
+    text.len() >= want.len() * 2
+        && want
+            .bytes()
+            .zip(text.chunks_exact(2))
+            .all(|(c, u)| u == [c, 0])
 }
 
 struct Planner<'c> {
@@ -512,13 +515,13 @@ impl Planner<'_> {
     fn fields(&self, root: usize, system: usize) -> Result<Fields, ()> {
         let time = match self.only_child(system, "TimeCreated")? {
             Some(t) => match self.attribute(t, "SystemTime")? {
-                Some(parts) => source(parts)?,
+                Some(parts) => source(self.chunk, parts)?,
                 None => Source::Absent,
             },
             None => Source::Absent,
         };
         let computer = match self.only_child(system, "Computer")? {
-            Some(c) => source(&self.elements[c].content)?,
+            Some(c) => source(self.chunk, &self.elements[c].content)?,
             None => Source::Absent,
         };
         let here = self.only_child(root, "EventData")?;
@@ -557,14 +560,18 @@ impl Planner<'_> {
             let [Part::Text(name)] = name else {
                 return Err(());
             };
-            if !plain(name) {
+            let name = &self.chunk[name.clone()];
+            if !utf16(name).is_some_and(|n| n.chars().all(plain_char)) {
                 return Err(());
             }
-            if let Some(i) = EVTX_DATA_FIELDS.iter().position(|f| f == name) {
+            let known = EVTX_DATA_FIELDS
+                .iter()
+                .position(|f| f.len() * 2 == name.len() && utf16_is(name, f));
+            if let Some(i) = known {
                 if std::mem::replace(&mut seen[i], true) {
                     return Err(());
                 }
-                data[i] = source(&self.elements[d].content)?;
+                data[i] = source(self.chunk, &self.elements[d].content)?;
             }
         }
         Ok(data)
@@ -572,7 +579,7 @@ impl Planner<'_> {
 }
 
 /// Where content made of `parts` comes from: one substitution or literal text.
-fn source(parts: &[Part]) -> Result<Source, ()> {
+fn source(chunk: &[u8], parts: &[Part]) -> Result<Source, ()> {
     match parts {
         [] => Ok(Source::Absent),
         [Part::Value(i)] => Ok(Source::Value(*i)),
@@ -580,7 +587,7 @@ fn source(parts: &[Part]) -> Result<Source, ()> {
             let mut text = String::new();
             for p in parts {
                 match p {
-                    Part::Text(t) => text.push_str(t),
+                    Part::Text(t) => text.push_str(&utf16(&chunk[t.clone()]).ok_or(())?),
                     _ => return Err(()),
                 }
             }
