@@ -454,3 +454,51 @@ fn civil(days: u64) -> (u64, u64, u64) {
     }
     (year, month, rest + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+
+    #[test]
+    fn filetimes_are_written_as_the_instants_they_count_to() {
+        const UNIX_FROM_1601: i64 = 11_644_473_600;
+        // Bounded: 20,000 times spread over 1601 to 9999 (leap days and centuries
+        // among them), each with a different tick of its second.
+        let last = (253_402_300_799 + UNIX_FROM_1601) as u64 * 10_000_000;
+        for i in 0..20_000u64 {
+            let ticks = (last / 20_000) * i + (i * 7_919) % 10_000_000;
+            let mut out = Vec::new();
+            write_filetime(ticks, &mut out).unwrap();
+            let text = std::str::from_utf8(&out).unwrap().trim_matches('"');
+            let secs = (ticks / 10_000_000) as i64 - UNIX_FROM_1601;
+            let want = Timestamp::new(secs, ((ticks % 10_000_000) * 100) as i32).unwrap();
+            assert_eq!(text.parse::<Timestamp>().unwrap(), want, "{text}");
+        }
+        let mut out = Vec::new();
+        write_filetime(130_848_726_033_124_986, &mut out).unwrap();
+        assert_eq!(out, b"\"2015-08-24T06:50:03.3124986Z\"");
+        // Past 9999 the crate keeps only four digits of the year: rendered instead.
+        assert_eq!(write_filetime(last + 10_000_000, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn strings_stop_at_their_nul_and_keep_what_json_needs_escaped() {
+        let utf16 = |s: &[u16]| s.iter().flat_map(|u| u.to_le_bytes()).collect::<Vec<u8>>();
+        let mut out = Vec::new();
+        let text: Vec<u16> = "a\"b\\c\u{1}ü😀"
+            .encode_utf16()
+            .chain([0, 'x' as u16])
+            .collect();
+        write_utf16(&utf16(&text), &mut out);
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\u{1}ü😀");
+        // An unpaired surrogate is U+FFFD, as the crate renders it.
+        out.clear();
+        write_utf16(&utf16(&[0x61, 0xD800, 0x62]), &mut out);
+        assert_eq!(
+            serde_json::from_slice::<String>(&out).unwrap(),
+            "a\u{FFFD}b"
+        );
+    }
+}

@@ -561,7 +561,10 @@ impl Planner<'_> {
                 return Err(());
             };
             let name = &self.chunk[name.clone()];
-            if !utf16(name).is_some_and(|n| n.chars().all(plain_char)) {
+            let mut units = name
+                .chunks_exact(2)
+                .map(|u| u16::from_le_bytes([u[0], u[1]]));
+            if !char::decode_utf16(&mut units).all(|c| c.is_ok_and(plain_char)) {
                 return Err(());
             }
             let known = EVTX_DATA_FIELDS
