@@ -362,14 +362,29 @@ fn write_source(chunk: &[u8], values: &[Value], source: &Source, out: &mut Vec<u
 /// unpaired surrogates as U+FFFD.
 fn write_utf16(b: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
-    let units = b
+    let mut units = b
         .chunks_exact(2)
         .map(|u| u16::from_le_bytes([u[0], u[1]]))
-        .take_while(|u| *u != 0);
+        .take_while(|u| *u != 0)
+        .peekable();
     let mut utf8 = [0u8; 4];
-    for c in char::decode_utf16(units) {
-        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-        match c {
+    while let Some(u) = units.next() {
+        let c = match u {
+            // Most text is ASCII that needs no escape.
+            0x20..0x80 if u != 0x22 && u != 0x5c => {
+                out.push(u as u8);
+                continue;
+            }
+            0xD800..0xDC00 => match units.next_if(|lo| (0xDC00..0xE000).contains(lo)) {
+                Some(lo) => {
+                    let high = u32::from(u - 0xD800) << 10;
+                    char::from_u32(0x10000 + high + u32::from(lo - 0xDC00))
+                }
+                None => None,
+            },
+            _ => char::from_u32(u32::from(u)),
+        };
+        match c.unwrap_or(char::REPLACEMENT_CHARACTER) {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
             c if c < ' ' => {
@@ -499,6 +514,12 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<String>(&out).unwrap(),
             "a\u{FFFD}b"
+        );
+        out.clear();
+        write_utf16(&utf16(&[0xDC00, 0xD83D, 0xDE00, 0xD83D]), &mut out);
+        assert_eq!(
+            serde_json::from_slice::<String>(&out).unwrap(),
+            "\u{FFFD}😀\u{FFFD}"
         );
     }
 }

@@ -382,8 +382,12 @@ impl Tokens<'_> {
         let chars = self.u16()? as usize;
         let from = self.at;
         self.skip(chars * 2)?;
-        utf16(&self.chunk[from..self.at])?;
-        Some(from..self.at)
+        let mut units = self.chunk[from..self.at]
+            .chunks_exact(2)
+            .map(|u| u16::from_le_bytes([u[0], u[1]]));
+        char::decode_utf16(&mut units)
+            .all(|c| c.is_ok())
+            .then_some(from..self.at)
     }
 }
 
