@@ -179,6 +179,7 @@ fn csv_table(r: &Report, table: Table, out: &mut dyn Write) -> io::Result<()> {
                 "accounts_tried",
                 "unknown_accounts",
                 "evidence",
+                "services",
             ])?;
             for s in &r.sources {
                 w.write_record([
@@ -192,6 +193,7 @@ fn csv_table(r: &Report, table: Table, out: &mut dyn Write) -> io::Result<()> {
                     s.accounts_tried.to_string(),
                     s.unknown_accounts.to_string(),
                     cell(&s.evidence),
+                    s.services.join(" "),
                 ])?;
             }
         }
@@ -209,6 +211,15 @@ fn csv_table(r: &Report, table: Table, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     w.flush()
+}
+
+/// ", through dovecot, exchange and sshd": the doors an attack came through.
+fn through(services: &[String]) -> String {
+    match services {
+        [] => String::new(),
+        [one] => format!(", through {one}"),
+        [init @ .., last] => format!(", through {} and {last}", init.join(", ")),
+    }
 }
 
 fn n(v: u64) -> String {
@@ -317,10 +328,11 @@ pub fn text(r: &Report, verbose: bool, colour: bool) -> String {
             );
             let _ = writeln!(
                 o,
-                "       {} source(s), {} account(s) tried, {} compromised",
+                "       {} source(s), {} account(s) tried, {} compromised{}",
                 n(c.sources),
                 n(c.accounts_targeted),
-                c.accounts_compromised.len()
+                c.accounts_compromised.len(),
+                through(&c.services)
             );
         }
         let _ = writeln!(o);

@@ -313,6 +313,7 @@ impl Engine {
             ..Default::default()
         });
         s.last_seen = t;
+        s.services |= e.service.bit();
         // Prefixes are judged only for IPv6 (one client's /64); IPv4 /24s hold many
         // unrelated hosts and serve familiarity alone, which needs no table.
         let mut p = if source.is_ipv6() {
@@ -320,6 +321,9 @@ impl Engine {
         } else {
             None
         };
+        if let Some(p) = p.as_mut() {
+            p.services |= e.service.bit();
+        }
         match e.outcome {
             Outcome::Success => {
                 s.successes = s.successes.saturating_add(attempts);
