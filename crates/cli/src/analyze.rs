@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use portcullis_core::engine::{Engine, EngineConfig};
+use portcullis_core::name_forms::NameForms;
 use portcullis_core::report::{Input, Report};
 
 use crate::options::ReadOptions;
@@ -105,8 +106,12 @@ pub fn analyze_files(
     quiet: bool,
 ) -> Result<Report> {
     let mut engine = Engine::new(config);
+    let mut forms = NameForms::new();
     let (stats, merged) =
         merge::in_time_order(files, read, quiet, merge::Limits::default(), |e| {
+            if let Some(a) = &e.account {
+                forms.observe(a);
+            }
             engine.observe(&e)
         })?;
     engine.finish();
@@ -119,6 +124,12 @@ pub fn analyze_files(
                 merge::Limits::default().window_secs / 60
             );
         }
+    }
+    if let (Some(two), false) = (forms.two_forms(), quiet) {
+        eprintln!(
+            "portcullis: {} account name(s) appear both bare and with a domain (e.g. {} and {}@{}) and are counted as different accounts; if they are the same, give --domain default:{}",
+            two.names, two.example, two.example, two.domain, two.domain
+        );
     }
     let unjudged = engine.stats().unjudged;
     if unjudged > 0 && !quiet {

@@ -1054,6 +1054,62 @@ fn one_spray_across_owa_imap_and_ssh_is_one_campaign() {
     }
 }
 
+/// SSH logs `j.smith`, OWA and IMAP `j.smith@domain`: `analyze` says so, names the
+/// option that joins them, and with it counts each person once.
+#[test]
+fn analyze_says_when_one_person_has_two_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(&[
+        "simulate",
+        "--scenario",
+        "exchange-site",
+        "--out",
+        d.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let logs: Vec<String> = ["u_ex.log", "mail.log", "auth.log"]
+        .iter()
+        .map(|f| d.join(f).to_str().unwrap().to_owned())
+        .collect();
+    let analyse = |extra: &[&str]| -> (Value, String) {
+        let mut args = vec!["analyze", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.extend(logs.iter().map(String::as_str));
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
+    };
+    let (split, note) = analyse(&[]);
+    assert!(
+        note.contains("appear both bare and with a domain")
+            && note.contains("--domain default:exchange.example"),
+        "{note}"
+    );
+    let (joined, note) = analyse(&["--domain", "default:exchange.example"]);
+    assert!(!note.contains("both bare"), "{note}");
+    let tried = |r: &Value| r["campaigns"][0]["accounts_targeted"].as_u64().unwrap();
+    assert!(
+        tried(&joined) < tried(&split),
+        "{} accounts tried with the names joined, {} apart",
+        tried(&joined),
+        tried(&split)
+    );
+    let fell: Vec<&str> = joined["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "compromised")
+        .map(|a| a["user"].as_str().unwrap())
+        .collect();
+    assert!(!fell.is_empty());
+    assert!(
+        fell.iter().all(|a| a.ends_with("@exchange.example")),
+        "{fell:?}"
+    );
+}
+
 #[test]
 fn analyze_text_and_csv() {
     let (dir, _report, _, _) = analyse_scenario("small-office", "3", "Europe/Berlin", "2024", &[]);
