@@ -233,6 +233,13 @@ impl Engine {
         for c in keys {
             let members = &by_campaign[&c];
             let camp = &self.campaigns[c];
+            if camp.archive {
+                // Retired single-source campaigns: one each, as they were.
+                for &m in members {
+                    groups.push(self.group(&[m], &attackers, c, camp.kind));
+                }
+                continue;
+            }
             if !camp.distributed {
                 groups.push(self.group(members, &attackers, c, camp.kind));
                 continue;
@@ -357,7 +364,11 @@ impl Engine {
             // known, even if each member is named only later.
             g.detected_at = g.detected_at.min(camp.detected_at);
         }
-        if !camp.distributed {
+        if camp.archive {
+            // The archive's own times and names are its many campaigns'; the member's
+            // are its own.
+            g.names = names.len() as u64;
+        } else if !camp.distributed {
             g.start = g.start.min(camp.start);
             g.detected_at = g.detected_at.min(camp.detected_at);
             g.names = (camp.names_tried.len() as u64).max(names.len() as u64);

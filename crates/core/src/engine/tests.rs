@@ -774,3 +774,46 @@ fn damaged_snapshots_are_refused_without_panic() {
         }
     }
 }
+
+/// Brute forcers one after another, each a campaign of its own, and single-source
+/// sprays among them: with room for only 20 campaigns the engine keeps 20 or fewer, and
+/// reports every attack exactly as an engine with room for all of them does.
+#[test]
+fn campaigns_stay_within_their_cap_and_are_all_still_reported() {
+    let mut events = Vec::new();
+    for i in 0..300i64 {
+        let src = format!("198.51.{}.{}", i / 200, i % 200 + 1);
+        let t = i * 600;
+        if i % 7 == 0 {
+            for k in 0..12 {
+                events.push(fail(t + k * 20, &src, &format!("user{k}")));
+            }
+        } else {
+            for k in 0..15 {
+                events.push(fail(t + k * 3, &src, "root"));
+            }
+        }
+    }
+    events.extend(office(40, 60));
+    let capped = EngineConfig {
+        max_campaigns: 20,
+        ..Default::default()
+    };
+    let mut e = Engine::new(capped);
+    let mut sorted = events.clone();
+    sorted.sort_by_key(|e| e.time.map(|t| t.instant));
+    let mut most = 0;
+    for x in &sorted {
+        e.observe(x);
+        most = most.max(e.campaigns.len());
+    }
+    e.finish();
+    assert!(most <= 20, "{most} campaigns kept");
+    assert!(e.stats().evicted > 250, "{:?}", e.stats());
+    let capped = e.report(Input::default());
+    let whole = run(&events);
+    assert_eq!(whole.campaigns.len(), 300);
+    assert_eq!(capped.campaigns, whole.campaigns);
+    assert_eq!(capped.sources, whole.sources);
+    assert_eq!(capped.accounts, whole.accounts);
+}
