@@ -136,7 +136,11 @@ pub struct Engine {
     site: SiteWatch,
     now: i64,
     first: Option<i64>,
+    /// The offset the report shows times in: the one most of the first
+    /// [`OFFSET_SAMPLE`] events were stamped with.
     offset: Offset,
+    /// Those events' offsets (seconds) and how many had each; a few at most.
+    offsets: Vec<(i32, u32)>,
     stats: EngineStats,
     /// Seeds [`Engine::hash64`]; kept in snapshots so that restored hashes still match.
     seed: u64,
@@ -145,6 +149,10 @@ pub struct Engine {
     emit: bool,
     findings: VecDeque<Finding>,
 }
+
+/// The first events whose offsets choose the report's (an IIS log in UTC read with a
+/// local syslog file shows the syslog's local time, whichever starts first).
+const OFFSET_SAMPLE: u64 = 10_000;
 
 /// The pending-failure key of a failure whose server logged no user, or whose name does
 /// not exist here: any success from the same source within the typo window explains
@@ -202,6 +210,7 @@ impl Engine {
             now: i64::MIN,
             first: None,
             offset: Offset::UTC,
+            offsets: Vec::new(),
             stats: EngineStats::default(),
             seed: 0,
             hasher: FixedState::with_seed(0),
@@ -298,7 +307,9 @@ impl Engine {
         let t = time.instant.as_second();
         if self.first.is_none() {
             self.first = Some(t);
-            self.offset = time.offset;
+        }
+        if self.stats.events < OFFSET_SAMPLE {
+            self.count_offset(time.offset);
         }
         if t + self.config.typo_window_secs < self.now {
             self.stats.out_of_order += 1;
@@ -430,6 +441,28 @@ impl Engine {
             }
         }
         self.bound_tables();
+    }
+
+    /// Counts one event's offset; the report's is the most common so far (the first
+    /// seen among equals).
+    fn count_offset(&mut self, offset: Offset) {
+        let secs = offset.seconds();
+        if let Some((_, n)) = self.offsets.iter_mut().find(|(s, _)| *s == secs) {
+            *n += 1;
+        } else if self.offsets.len() < 8 {
+            self.offsets.push((secs, 1));
+        } else {
+            return;
+        }
+        let mut best = self.offsets[0];
+        for &(s, n) in &self.offsets[1..] {
+            if n > best.1 {
+                best = (s, n);
+            }
+        }
+        if best.0 != self.offset.seconds() {
+            self.offset = Offset::from_seconds(best.0).unwrap_or(Offset::UTC);
+        }
     }
 
     /// Judges failures whose typo window has passed.

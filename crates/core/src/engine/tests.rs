@@ -817,3 +817,35 @@ fn campaigns_stay_within_their_cap_and_are_all_still_reported() {
     assert_eq!(capped.sources, whole.sources);
     assert_eq!(capped.accounts, whole.accounts);
 }
+
+/// An IIS log (UTC) that starts a few seconds before the site's syslog (local time):
+/// the report speaks the offset most events came with, not the first one's.
+#[test]
+fn the_report_shows_times_in_the_offset_most_events_have() {
+    let local = jiff::tz::Offset::from_hours(1).unwrap();
+    let mut events: Vec<Event> = (0..3).map(|i| fail(i, "192.0.2.9", "a")).collect();
+    for i in 0..20 {
+        let mut e = fail(10 + i * 4, "203.0.113.7", "root");
+        e.time = e.time.map(|t| EventTime {
+            instant: t.instant,
+            offset: local,
+        });
+        events.push(e);
+    }
+    let r = run(&events);
+    assert_eq!(
+        r.input.first_event.as_deref(),
+        Some("2017-06-23T09:00:00+01:00")
+    );
+    assert!(r.sources.iter().all(|s| {
+        s.first_seen
+            .as_deref()
+            .is_some_and(|t| t.ends_with("+01:00"))
+    }));
+    // The first event's offset when it is the most common.
+    let utc: Vec<Event> = (0..5).map(|i| fail(i, "192.0.2.9", "a")).collect();
+    assert_eq!(
+        run(&utc).input.first_event.as_deref(),
+        Some("2017-06-23T08:00:00+00:00")
+    );
+}
