@@ -573,7 +573,7 @@ impl Engine {
             f.account.is_none(),
         ) {
             let camp = &mut self.campaigns[c];
-            if camp.names_tried.len() < 10_000_000 {
+            if !camp.archive && camp.names_tried.len() < 10_000_000 {
                 camp.names_tried.insert(name);
             }
             camp.attempts += u64::from(f.attempts);

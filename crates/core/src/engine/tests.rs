@@ -794,6 +794,13 @@ fn campaigns_stay_within_their_cap_and_are_all_still_reported() {
             }
         }
     }
+    // The first attackers come back after their campaigns were retired.
+    for i in 0..5i64 {
+        let src = format!("198.51.0.{}", i + 1);
+        for k in 0..4 {
+            events.push(fail(300 * 600 + i * 60 + k, &src, &format!("late{k}")));
+        }
+    }
     events.extend(office(40, 60));
     let capped = EngineConfig {
         max_campaigns: 20,
@@ -810,6 +817,13 @@ fn campaigns_stay_within_their_cap_and_are_all_still_reported() {
     e.finish();
     assert!(most <= 20, "{most} campaigns kept");
     assert!(e.stats().evicted > 250, "{:?}", e.stats());
+    // An archive keeps no names: its members' own are what it reports.
+    assert!(
+        e.campaigns
+            .iter()
+            .filter(|c| c.archive)
+            .all(|c| c.names_tried.is_empty())
+    );
     let capped = e.report(Input::default());
     let whole = run(&events);
     assert_eq!(whole.campaigns.len(), 300);
