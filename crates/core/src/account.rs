@@ -67,7 +67,14 @@ impl AccountRules {
     /// [`Self::canonical`] of an ASCII name: the same steps, with one allocation
     /// (ASCII lowercase is all the case folding an ASCII name needs).
     fn canonical_ascii(&self, user: &str) -> Option<String> {
-        let mut name = user.trim();
+        let b = user.as_bytes();
+        // Most names have no whitespace (nor control bytes) at either end to trim.
+        let mut name =
+            if b.first().is_some_and(|c| *c > b' ') && b.last().is_some_and(|c| *c > b' ') {
+                user
+            } else {
+                user.trim()
+            };
         if self.windows_domain == WindowsDomainRule::Strip
             && let Some((_, rest)) = name.split_once('\\')
         {

@@ -143,6 +143,9 @@ impl JsonNode for Doc<'_> {
 pub struct Keys {
     builtin: fn(&[u8]) -> bool,
     extra: Vec<Box<str>>,
+    /// A bit for each extra key's [`Keys::mark`]: most keys of a record have no bit
+    /// set and need no comparison with the extra keys.
+    marks: [u64; 4],
 }
 
 impl Keys {
@@ -154,11 +157,31 @@ impl Keys {
             .collect();
         extra.sort();
         extra.dedup();
-        Self { builtin, extra }
+        let mut marks = [0u64; 4];
+        for k in &extra {
+            let m = Self::mark(k.as_bytes());
+            marks[m / 64] |= 1 << (m % 64);
+        }
+        Self {
+            builtin,
+            extra,
+            marks,
+        }
+    }
+
+    /// A key's bit, from its length and first byte.
+    #[inline(always)]
+    fn mark(key: &[u8]) -> usize {
+        let first = key.first().map_or(0, |b| usize::from(*b));
+        (key.len().wrapping_mul(31) ^ first) % 256
     }
 
     fn keeps(&self, key: &[u8]) -> bool {
-        (self.builtin)(key) || self.extra.iter().any(|k| k.as_bytes() == key)
+        if (self.builtin)(key) {
+            return true;
+        }
+        let m = Self::mark(key);
+        self.marks[m / 64] & (1 << (m % 64)) != 0 && self.extra.iter().any(|k| k.as_bytes() == key)
     }
 }
 
@@ -239,6 +262,7 @@ fn next_special(b: &[u8], mut i: usize) -> usize {
 
 impl<'a> Scanner<'a, '_> {
     /// `b[from..to]` as text, if it is UTF-8 (`from` and `to` are at ASCII bytes).
+    #[inline]
     fn utf8(&self, from: usize, to: usize) -> Scan<&'a str> {
         match self.text {
             Some(text) => text.get(from..to).ok_or(Malformed),

@@ -13,8 +13,12 @@ use portcullis_core::EventTime;
 
 /// An RFC 3339 time, keeping its offset; surrounding whitespace is ignored.
 pub fn parse(s: &str) -> Option<EventTime> {
-    let s = s.trim();
-    common(s.as_bytes()).or_else(|| general(s))
+    // The common shape starts with a digit and ends with a letter or digit: no
+    // whitespace to trim.
+    if let Some(t) = common(s.as_bytes()) {
+        return Some(t);
+    }
+    general(s.trim())
 }
 
 /// `jiff`'s reading, and the offset as written.
