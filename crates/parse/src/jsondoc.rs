@@ -236,6 +236,7 @@ fn is_special(b: u8) -> bool {
 
 /// The position of the first special byte of `b[i..]`, or `b.len()`. Eight bytes at
 /// a time: the lowest flagged byte of each test is exact (borrows only run upwards).
+#[inline(always)]
 fn next_special(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -274,6 +275,7 @@ impl<'a> Scanner<'a, '_> {
         self.b.get(self.i).copied()
     }
 
+    #[inline(always)]
     fn whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
             self.i += 1;
@@ -363,6 +365,8 @@ impl<'a> Scanner<'a, '_> {
                     let value = self.value(depth)?;
                     members.push((key, value));
                 }
+                // Most skipped values are strings.
+                None if self.peek() == Some(b'"') => self.skip_string_from(self.i + 1)?,
                 None => self.skip()?,
             }
             self.whitespace();
@@ -431,6 +435,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// Skips a string's rest from `j` (inside it) to after its closing quote, checking
     /// escapes and control characters but not UTF-8, as `serde_json` skips one.
+    #[inline(always)]
     fn skip_string_from(&mut self, mut j: usize) -> Scan<()> {
         loop {
             j = next_special(self.b, j);
