@@ -186,7 +186,7 @@ mod tests {
         /// The ASCII path gives exactly what the general one does, under every rule.
         #[test]
         fn ascii_names_as_any_names(
-            user in "[ \t\\@a-zA-Z0-9.\x0b\x0c_-]{0,12}",
+            user in "[ \t\\\\@a-zA-Z0-9.\x0b\x0c_-]{0,12}",
             case_fold in any::<bool>(),
             domain in prop_oneof![
                 Just(DomainRule::Keep),

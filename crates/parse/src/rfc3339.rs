@@ -61,8 +61,7 @@ fn common(b: &[u8]) -> Option<EventTime> {
     // Far from the ends of `jiff`'s range whatever the offset; no leap second.
     if !(1..=9998).contains(&year)
         || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || minute > 59
         || second > 59
