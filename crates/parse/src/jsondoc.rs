@@ -180,6 +180,9 @@ impl Keys {
         if (self.builtin)(key) {
             return true;
         }
+        if self.extra.is_empty() {
+            return false;
+        }
         let m = Self::mark(key);
         self.marks[m / 64] & (1 << (m % 64)) != 0 && self.extra.iter().any(|k| k.as_bytes() == key)
     }
