@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use portcullis_core::engine::{Engine, EngineConfig};
+use portcullis_core::name_forms::NameForms;
 use portcullis_core::report::{Input, Report};
 
 use crate::options::ReadOptions;
@@ -105,8 +106,12 @@ pub fn analyze_files(
     quiet: bool,
 ) -> Result<Report> {
     let mut engine = Engine::new(config);
+    let mut forms = NameForms::new();
     let (stats, merged) =
         merge::in_time_order(files, read, quiet, merge::Limits::default(), |e| {
+            if let Some(a) = &e.account {
+                forms.observe(a);
+            }
             engine.observe(&e)
         })?;
     engine.finish();
@@ -119,6 +124,12 @@ pub fn analyze_files(
                 merge::Limits::default().window_secs / 60
             );
         }
+    }
+    if let (Some(two), false) = (forms.two_forms(), quiet) {
+        eprintln!(
+            "portcullis: {} account name(s) appear both bare and with a domain (e.g. {} and {}@{}) and are counted as different accounts; if they are the same, give --domain default:{}",
+            two.names, two.example, two.example, two.domain, two.domain
+        );
     }
     let unjudged = engine.stats().unjudged;
     if unjudged > 0 && !quiet {
@@ -179,6 +190,7 @@ fn csv_table(r: &Report, table: Table, out: &mut dyn Write) -> io::Result<()> {
                 "accounts_tried",
                 "unknown_accounts",
                 "evidence",
+                "services",
             ])?;
             for s in &r.sources {
                 w.write_record([
@@ -192,6 +204,7 @@ fn csv_table(r: &Report, table: Table, out: &mut dyn Write) -> io::Result<()> {
                     s.accounts_tried.to_string(),
                     s.unknown_accounts.to_string(),
                     cell(&s.evidence),
+                    s.services.join(" "),
                 ])?;
             }
         }
@@ -209,6 +222,15 @@ fn csv_table(r: &Report, table: Table, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     w.flush()
+}
+
+/// ", through dovecot, exchange and sshd": the doors an attack came through.
+fn through(services: &[String]) -> String {
+    match services {
+        [] => String::new(),
+        [one] => format!(", through {one}"),
+        [init @ .., last] => format!(", through {} and {last}", init.join(", ")),
+    }
 }
 
 fn n(v: u64) -> String {
@@ -317,10 +339,11 @@ pub fn text(r: &Report, verbose: bool, colour: bool) -> String {
             );
             let _ = writeln!(
                 o,
-                "       {} source(s), {} account(s) tried, {} compromised",
+                "       {} source(s), {} account(s) tried, {} compromised{}",
                 n(c.sources),
                 n(c.accounts_targeted),
-                c.accounts_compromised.len()
+                c.accounts_compromised.len(),
+                through(&c.services)
             );
         }
         let _ = writeln!(o);

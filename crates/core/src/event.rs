@@ -146,6 +146,24 @@ name_enum! {
     }
 }
 
+impl Service {
+    /// This service's bit in a set of services kept as a `u32` (see [`Service::set`]).
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// The services of a set made of [`Service::bit`]s, in declaration order.
+    pub fn set(bits: u32) -> impl Iterator<Item = Service> {
+        Service::ALL
+            .iter()
+            .copied()
+            .filter(move |s| bits & s.bit() != 0)
+    }
+}
+
+// Sets of services are `u32` bit sets.
+const _: () = assert!(Service::ALL.len() <= 32);
+
 name_enum! {
     /// The protocol the client logged in with.
     Protocol {

@@ -16,6 +16,7 @@
 //! - [`engine`]: the detection engine: events in, verdicts and a report out.
 //! - [`calendar`]: day counts to dates, for writing stamps fast.
 //! - [`account`]: canonical account names (case folding, `user@domain`, `DOMAIN\user`).
+//! - [`name_forms`]: notices one person under two names (`j.smith`, `j.smith@domain`).
 //! - [`json`]: fast JSON for events, byte for byte what `serde_json` writes.
 //! - [`report`]: the report contract (`analyze --format json`), read by `eval`.
 #![deny(missing_docs)]
@@ -26,6 +27,7 @@ pub mod calendar;
 pub mod engine;
 pub mod event;
 pub mod json;
+pub mod name_forms;
 pub mod report;
 
 pub use account::AccountRules;

@@ -75,6 +75,9 @@ pub struct SourceReport {
     pub unknown_accounts: u64,
     /// Why, for a person.
     pub evidence: String,
+    /// The services it tried to log in through (`dovecot`, `exchange`, `sshd`, …, as
+    /// in `events`), in a fixed order.
+    pub services: Vec<String>,
 }
 
 /// One account's status.
@@ -113,6 +116,8 @@ pub struct CampaignReport {
     pub accounts_targeted: u64,
     /// Accounts that fell.
     pub accounts_compromised: Vec<String>,
+    /// The services its sources tried to log in through: the doors it came through.
+    pub services: Vec<String>,
 }
 
 #[cfg(test)]

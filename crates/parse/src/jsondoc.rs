@@ -143,6 +143,9 @@ impl JsonNode for Doc<'_> {
 pub struct Keys {
     builtin: fn(&[u8]) -> bool,
     extra: Vec<Box<str>>,
+    /// A bit for each extra key's [`Keys::mark`]: most keys of a record have no bit
+    /// set and need no comparison with the extra keys.
+    marks: [u64; 4],
 }
 
 impl Keys {
@@ -154,11 +157,34 @@ impl Keys {
             .collect();
         extra.sort();
         extra.dedup();
-        Self { builtin, extra }
+        let mut marks = [0u64; 4];
+        for k in &extra {
+            let m = Self::mark(k.as_bytes());
+            marks[m / 64] |= 1 << (m % 64);
+        }
+        Self {
+            builtin,
+            extra,
+            marks,
+        }
+    }
+
+    /// A key's bit, from its length and first byte.
+    #[inline(always)]
+    fn mark(key: &[u8]) -> usize {
+        let first = key.first().map_or(0, |b| usize::from(*b));
+        (key.len().wrapping_mul(31) ^ first) % 256
     }
 
     fn keeps(&self, key: &[u8]) -> bool {
-        (self.builtin)(key) || self.extra.iter().any(|k| k.as_bytes() == key)
+        if (self.builtin)(key) {
+            return true;
+        }
+        if self.extra.is_empty() {
+            return false;
+        }
+        let m = Self::mark(key);
+        self.marks[m / 64] & (1 << (m % 64)) != 0 && self.extra.iter().any(|k| k.as_bytes() == key)
     }
 }
 
@@ -213,6 +239,7 @@ fn is_special(b: u8) -> bool {
 
 /// The position of the first special byte of `b[i..]`, or `b.len()`. Eight bytes at
 /// a time: the lowest flagged byte of each test is exact (borrows only run upwards).
+#[inline(always)]
 fn next_special(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -239,6 +266,7 @@ fn next_special(b: &[u8], mut i: usize) -> usize {
 
 impl<'a> Scanner<'a, '_> {
     /// `b[from..to]` as text, if it is UTF-8 (`from` and `to` are at ASCII bytes).
+    #[inline]
     fn utf8(&self, from: usize, to: usize) -> Scan<&'a str> {
         match self.text {
             Some(text) => text.get(from..to).ok_or(Malformed),
@@ -250,6 +278,7 @@ impl<'a> Scanner<'a, '_> {
         self.b.get(self.i).copied()
     }
 
+    #[inline(always)]
     fn whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
             self.i += 1;
@@ -339,6 +368,8 @@ impl<'a> Scanner<'a, '_> {
                     let value = self.value(depth)?;
                     members.push((key, value));
                 }
+                // Most skipped values are strings.
+                None if self.peek() == Some(b'"') => self.skip_string_from(self.i + 1)?,
                 None => self.skip()?,
             }
             self.whitespace();
@@ -407,6 +438,7 @@ impl<'a> Scanner<'a, '_> {
 
     /// Skips a string's rest from `j` (inside it) to after its closing quote, checking
     /// escapes and control characters but not UTF-8, as `serde_json` skips one.
+    #[inline(always)]
     fn skip_string_from(&mut self, mut j: usize) -> Scan<()> {
         loop {
             j = next_special(self.b, j);

@@ -15,7 +15,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use jiff::tz::Offset;
 use portcullis_core::{Event, EventTime, Origin};
 
 use crate::custom_json::CustomJson;
@@ -236,21 +235,9 @@ pub fn number<V: JsonNode>(v: Option<&V>) -> Option<i64> {
 }
 
 /// An RFC 3339 time (`2017-06-23T08:14:05Z`, `...05.1234567+01:00`), keeping its
-/// offset.
+/// offset ([`crate::rfc3339`]).
 pub fn rfc3339(s: &str) -> Option<EventTime> {
-    let instant: Timestamp = s.trim().parse().ok()?;
-    let b = s.trim().as_bytes();
-    let offset = if b.last().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
-        Offset::UTC
-    } else if b.len() >= 6 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-') {
-        let sign = if b[b.len() - 6] == b'-' { -1 } else { 1 };
-        let hh: i32 = s.trim()[b.len() - 5..b.len() - 3].parse().ok()?;
-        let mm: i32 = s.trim()[b.len() - 2..].parse().ok()?;
-        Offset::from_seconds(sign * (hh * 3600 + mm * 60)).ok()?
-    } else {
-        Offset::UTC
-    };
-    Some(EventTime { instant, offset })
+    crate::rfc3339::parse(s)
 }
 
 /// Milliseconds since the Unix epoch, as UTC.

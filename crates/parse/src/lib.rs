@@ -20,7 +20,7 @@
 //! from IIS with Exchange's doors ([`w3c`], [`exchange`]), Exchange's SMTP Receive
 //! protocol log ([`exchange_smtp`]), and JSON records
 //! ([`records`] splits them, [`jsonlog`] routes each by shape, [`jsondoc`] parses it
-//! sparsely) from Entra ID
+//! sparsely, [`rfc3339`] reads their times) from Entra ID
 //! ([`entra`]), Windows ([`windows`]), Keycloak ([`keycloak`]) or a custom mapping
 //! of the configuration ([`custom_json`]). Windows event log files (`.evtx`) become
 //! such records too ([`eventlog`]). [`format`] tells them apart from a file's first
@@ -58,6 +58,7 @@ pub mod prefilter;
 pub mod radius;
 pub mod reader;
 pub mod records;
+pub mod rfc3339;
 pub mod roundcube;
 pub mod rules;
 pub mod sogo;

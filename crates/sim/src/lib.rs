@@ -218,6 +218,7 @@ impl Simulation {
             Service::Entra => Logged::Entra,
             Service::Vpn => Logged::Openvpn,
             Service::Rdp => Logged::Windows,
+            Service::Sso => Logged::Keycloak,
         };
         let outcome = match (a.service, a.outcome) {
             (
@@ -236,7 +237,7 @@ impl Simulation {
             Service::Pop3 => Some(Protocol::Pop3),
             Service::Smtp => Some(Protocol::Smtp),
             Service::Ssh => Some(Protocol::Ssh),
-            Service::Owa | Service::Activesync => Some(Protocol::Http),
+            Service::Owa | Service::Activesync | Service::Sso => Some(Protocol::Http),
             Service::Entra => Some(render::entra::client_app(a).1),
             Service::Vpn | Service::Rdp => None,
         };
@@ -245,7 +246,7 @@ impl Simulation {
             // Dovecot's summary and Postfix's lines here carry no client port, IIS's
             // default fields none either.
             Service::Imap | Service::Pop3 | Service::Smtp => None,
-            Service::Owa | Service::Activesync | Service::Entra => None,
+            Service::Owa | Service::Activesync | Service::Entra | Service::Sso => None,
             Service::Vpn if a.source.is_ipv6() => None,
             _ => Some(a.port),
         };
@@ -256,9 +257,13 @@ impl Simulation {
             e.user = Some(name);
         }
         e.host = match a.service.format() {
-            Format::Exchange | Format::Entra => None,
+            Format::Exchange | Format::Entra | Format::Keycloak => None,
             _ => Some(self.scenario.output.host.clone()),
         };
+        if a.service == Service::Sso {
+            e.outcome = render::keycloak::outcome(a.outcome);
+            e.session = render::keycloak::session(a);
+        }
         if a.service == Service::Entra {
             e.session = Some(render::entra::correlation_id(a.tag));
             if a.outcome == Outcome::Success && self.stopped_by_mfa(a) {
@@ -273,7 +278,7 @@ impl Simulation {
     /// syslog stamps and winlogbeat to the millisecond), IIS and Entra in UTC.
     pub fn logged_event(&self, a: &Attempt) -> Event {
         let ms = match (a.service.format(), self.scenario.output.stamp) {
-            (Format::Windows, _)
+            (Format::Windows | Format::Keycloak, _)
             | (Format::Mail | Format::Ssh | Format::Openvpn, StampStyle::Iso8601) => a.at_ms,
             _ => a.at_ms.div_euclid(1000) * 1000,
         };
@@ -285,7 +290,7 @@ impl Simulation {
         let mut e = self.event(a, EventTime { instant, offset });
         e.session = match a.service {
             Service::Imap | Service::Pop3 => Some(render::session(a.tag)),
-            Service::Entra => e.session,
+            Service::Entra | Service::Sso => e.session,
             _ => None,
         };
         e

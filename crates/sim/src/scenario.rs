@@ -233,17 +233,21 @@ pub enum Format {
     Windows,
     /// OpenVPN server in syslog.
     Openvpn,
+    /// Keycloak login events as the admin REST API returns them, one JSON object a
+    /// line.
+    Keycloak,
 }
 
 impl Format {
     /// Every format, in file order.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Mail,
         Format::Ssh,
         Format::Exchange,
         Format::Entra,
         Format::Windows,
         Format::Openvpn,
+        Format::Keycloak,
     ];
 
     /// The file the format is written to.
@@ -255,6 +259,7 @@ impl Format {
             Format::Entra => "signins.jsonl",
             Format::Windows => "security.jsonl",
             Format::Openvpn => "openvpn.log",
+            Format::Keycloak => "keycloak.jsonl",
         }
     }
 
@@ -267,6 +272,7 @@ impl Format {
             Format::Entra => "entra",
             Format::Windows => "windows",
             Format::Openvpn => "openvpn",
+            Format::Keycloak => "keycloak",
         }
     }
 
@@ -397,6 +403,8 @@ pub enum Service {
     Vpn,
     /// Remote Desktop to a Windows server (Security events 4624/4625).
     Rdp,
+    /// Single sign-on through Keycloak (its login form).
+    Sso,
 }
 
 impl Service {
@@ -409,6 +417,7 @@ impl Service {
             Service::Entra => Format::Entra,
             Service::Vpn => Format::Openvpn,
             Service::Rdp => Format::Windows,
+            Service::Sso => Format::Keycloak,
         }
     }
 
@@ -424,6 +433,7 @@ impl Service {
             Service::Entra => "entra",
             Service::Vpn => "vpn",
             Service::Rdp => "rdp",
+            Service::Sso => "sso",
         }
     }
 }
@@ -571,7 +581,7 @@ impl Scenario {
         }
         if self.output.formats.is_empty() {
             return Err(bad(
-                "output.formats must name at least one of mail, ssh, exchange, entra, windows, openvpn",
+                "output.formats must name at least one of mail, ssh, exchange, entra, windows, openvpn, keycloak",
             ));
         }
         if let Some(doors) = &b.doors {

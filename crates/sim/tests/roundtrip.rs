@@ -26,14 +26,14 @@ ssh_users = 10
 
 [benign]
 logins_per_day = 40
-doors = { imap = 2, pop3 = 1, smtp = 1, owa = 3, activesync = 3, entra = 3, vpn = 2, rdp = 1 }
+doors = { imap = 2, pop3 = 1, smtp = 1, owa = 3, activesync = 3, entra = 3, vpn = 2, rdp = 1, sso = 2 }
 ipv6_share = 0.4
 typo_rate = 0.1
 stale_devices = 3
 deliveries_per_day = 5
 
 [output]
-formats = ["mail", "ssh", "exchange", "entra", "windows", "openvpn"]
+formats = ["mail", "ssh", "exchange", "entra", "windows", "openvpn", "keycloak"]
 stamp = "rfc3164"
 host = "srv01"
 
@@ -45,7 +45,7 @@ sources = 60
 ipv6_share = 0.4
 passwords = 4
 unknown_share = 0.2
-services = ["imap", "pop3", "smtp", "ssh", "owa", "activesync", "entra", "vpn", "rdp"]
+services = ["imap", "pop3", "smtp", "ssh", "owa", "activesync", "entra", "vpn", "rdp", "sso"]
 
 [[attack]]
 kind = "password_spray"
@@ -147,6 +147,7 @@ fn round_trip(stamp: &str, seed: u64) {
         Service::Entra,
         Service::Vpn,
         Service::Rdp,
+        Service::Sso,
     ] {
         assert!(
             has(&|a| a.service == door && a.source.is_ipv6()),
@@ -180,6 +181,30 @@ fn round_trip(stamp: &str, seed: u64) {
     }) {
         assert!(entra.iter().any(ok), "no Entra {what}");
     }
+    let keycloak: Vec<Event> = attempts
+        .iter()
+        .filter(|a| a.service == Service::Sso)
+        .map(|a| sim.logged_event(a))
+        .collect();
+    for (what, outcome) in [
+        ("user_not_found", Outcome::Failure(Reason::UnknownAccount)),
+        (
+            "invalid_user_credentials",
+            Outcome::Failure(Reason::BadPassword),
+        ),
+        ("LOGIN", Outcome::Success),
+    ] {
+        assert!(
+            keycloak.iter().any(|e| e.outcome == outcome),
+            "no Keycloak {what}"
+        );
+    }
+    assert!(
+        keycloak
+            .iter()
+            .all(|e| e.session.is_some() == (e.outcome == Outcome::Success)),
+        "a Keycloak LOGIN opens a session, a LOGIN_ERROR none"
+    );
 }
 
 #[test]

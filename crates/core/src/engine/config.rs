@@ -82,6 +82,9 @@ pub struct EngineConfig {
     pub max_prefixes: usize,
     /// Failures waiting to learn whether they were typos.
     pub max_pending: usize,
+    /// Campaigns kept; beyond this the oldest single-source ones are retired into an
+    /// archive (their sources are still reported, each as its own campaign).
+    pub max_campaigns: usize,
 }
 
 impl Default for EngineConfig {
@@ -115,6 +118,7 @@ impl Default for EngineConfig {
             max_accounts: 1_000_000,
             max_prefixes: 1_000_000,
             max_pending: 1_000_000,
+            max_campaigns: 10_000,
         }
     }
 }

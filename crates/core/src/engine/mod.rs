@@ -90,9 +90,10 @@ struct Campaign {
     detected_at: i64,
     end: i64,
     open: bool,
-    sources: Vec<IpAddr>,
-    /// v6 prefixes taking part (first 64 bits).
-    prefixes: Vec<u64>,
+    /// Holds single-source campaigns retired to stay within `max_campaigns`
+    /// ([`Engine::bound_campaigns`]): its members are reported one by one, as the
+    /// campaigns they were.
+    archive: bool,
     /// Distinct names tried by members (high bit set: unknown here).
     names_tried: HashSet<u32>,
     /// Suspicious failures of members.
@@ -109,7 +110,7 @@ pub struct EngineStats {
     pub unjudged: u64,
     /// Events that went back in time by more than the typo window (read anyway).
     pub out_of_order: u64,
-    /// Entries evicted to stay within the caps.
+    /// Entries evicted to stay within the caps (campaigns retired included).
     pub evicted: u64,
     /// Findings dropped because nobody took them ([`Engine::take_findings`]).
     pub findings_dropped: u64,
@@ -128,10 +129,18 @@ pub struct Engine {
     /// Failures waiting, per (source, account or [`NO_USER`]).
     pending_keys: HashMap<(IpAddr, u64), PendingKey>,
     campaigns: Vec<Campaign>,
+    /// [`Engine::bound_campaigns`] looks again once there are more campaigns than this
+    /// (and than the cap): a cap that nothing more can be retired under is not checked
+    /// again at every event.
+    campaigns_checked: usize,
     site: SiteWatch,
     now: i64,
     first: Option<i64>,
+    /// The offset the report shows times in: the one most of the first
+    /// [`OFFSET_SAMPLE`] events were stamped with.
     offset: Offset,
+    /// Those events' offsets (seconds) and how many had each; a few at most.
+    offsets: Vec<(i32, u32)>,
     stats: EngineStats,
     /// Seeds [`Engine::hash64`]; kept in snapshots so that restored hashes still match.
     seed: u64,
@@ -140,6 +149,10 @@ pub struct Engine {
     emit: bool,
     findings: VecDeque<Finding>,
 }
+
+/// The first events whose offsets choose the report's (an IIS log in UTC read with a
+/// local syslog file shows the syslog's local time, whichever starts first).
+const OFFSET_SAMPLE: u64 = 10_000;
 
 /// The pending-failure key of a failure whose server logged no user, or whose name does
 /// not exist here: any success from the same source within the typo window explains
@@ -176,6 +189,7 @@ impl Engine {
             pending: VecDeque::new(),
             pending_keys: HashMap::new(),
             campaigns: Vec::new(),
+            campaigns_checked: 0,
             site: SiteWatch {
                 fast: Cusum::new(
                     60,
@@ -196,6 +210,7 @@ impl Engine {
             now: i64::MIN,
             first: None,
             offset: Offset::UTC,
+            offsets: Vec::new(),
             stats: EngineStats::default(),
             seed: 0,
             hasher: FixedState::with_seed(0),
@@ -292,7 +307,9 @@ impl Engine {
         let t = time.instant.as_second();
         if self.first.is_none() {
             self.first = Some(t);
-            self.offset = time.offset;
+        }
+        if self.stats.events < OFFSET_SAMPLE {
+            self.count_offset(time.offset);
         }
         if t + self.config.typo_window_secs < self.now {
             self.stats.out_of_order += 1;
@@ -313,6 +330,7 @@ impl Engine {
             ..Default::default()
         });
         s.last_seen = t;
+        s.services |= e.service.bit();
         // Prefixes are judged only for IPv6 (one client's /64); IPv4 /24s hold many
         // unrelated hosts and serve familiarity alone, which needs no table.
         let mut p = if source.is_ipv6() {
@@ -320,6 +338,9 @@ impl Engine {
         } else {
             None
         };
+        if let Some(p) = p.as_mut() {
+            p.services |= e.service.bit();
+        }
         match e.outcome {
             Outcome::Success => {
                 s.successes = s.successes.saturating_add(attempts);
@@ -420,6 +441,28 @@ impl Engine {
             }
         }
         self.bound_tables();
+    }
+
+    /// Counts one event's offset; the report's is the most common so far (the first
+    /// seen among equals).
+    fn count_offset(&mut self, offset: Offset) {
+        let secs = offset.seconds();
+        if let Some((_, n)) = self.offsets.iter_mut().find(|(s, _)| *s == secs) {
+            *n += 1;
+        } else if self.offsets.len() < 8 {
+            self.offsets.push((secs, 1));
+        } else {
+            return;
+        }
+        let mut best = self.offsets[0];
+        for &(s, n) in &self.offsets[1..] {
+            if n > best.1 {
+                best = (s, n);
+            }
+        }
+        if best.0 != self.offset.seconds() {
+            self.offset = Offset::from_seconds(best.0).unwrap_or(Offset::UTC);
+        }
     }
 
     /// Judges failures whose typo window has passed.
@@ -530,7 +573,7 @@ impl Engine {
             f.account.is_none(),
         ) {
             let camp = &mut self.campaigns[c];
-            if camp.names_tried.len() < 10_000_000 {
+            if !camp.archive && camp.names_tried.len() < 10_000_000 {
                 camp.names_tried.insert(name);
             }
             camp.attempts += u64::from(f.attempts);
@@ -742,8 +785,7 @@ impl Engine {
             detected_at,
             end,
             open: true,
-            sources: Vec::new(),
-            prefixes: Vec::new(),
+            archive: false,
             names_tried: HashSet::new(),
             attempts: 0,
         });
@@ -781,7 +823,6 @@ impl Engine {
             evidence: evidence.to_owned(),
         });
         let camp = &mut self.campaigns[c];
-        camp.sources.push(source);
         camp.start = camp.start.min(s.first_suspicious);
         camp.end = camp.end.max(s.last_suspicious);
         camp.attempts += u64::from(s.suspicious);
@@ -854,7 +895,6 @@ impl Engine {
             });
         }
         let camp = &mut self.campaigns[c];
-        camp.prefixes.push(prefix);
         camp.start = camp.start.min(first);
         camp.end = camp.end.max(last);
     }
@@ -967,6 +1007,122 @@ impl Engine {
             );
             self.stats.evicted += (before - self.accounts.len()) as u64;
         }
+        self.bound_campaigns();
+    }
+
+    /// Keeps the campaigns within `max_campaigns`. Every source judged on its own opens
+    /// a campaign, so a year of the internet's SSH brute forcers would open hundreds of
+    /// thousands. Over the cap, the oldest single-source campaigns (brute force, and
+    /// spray or stuffing by one source) are retired into one archive per kind: their
+    /// sources keep their verdicts and each is still reported as its own campaign, from
+    /// what the source itself remembers (its accounts tried then count up to 32).
+    /// Distributed and targeted campaigns are never retired.
+    fn bound_campaigns(&mut self) {
+        let cap = self.config.max_campaigns.max(8);
+        if self.campaigns.len() <= cap.max(self.campaigns_checked) {
+            return;
+        }
+        self.retire_campaigns(cap);
+        // Distributed and targeted campaigns alone may fill the cap: then wait for a
+        // tenth more before looking again.
+        self.campaigns_checked = if self.campaigns.len() <= cap {
+            0
+        } else {
+            self.campaigns.len() + cap / 10
+        };
+    }
+
+    fn retire_campaigns(&mut self, cap: usize) {
+        let retirable = |c: &Campaign| !c.distributed && !c.archive && c.kind != Kind::Targeted;
+        let mut old: Vec<(i64, usize)> = self
+            .campaigns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| retirable(c))
+            .map(|(i, c)| (c.end, i))
+            .collect();
+        old.sort_unstable();
+        let excess = self.campaigns.len() - (cap - cap / 10);
+        // Into which campaign each one goes: its kind's archive (made, when there is
+        // none yet, of the first one retired of that kind).
+        let mut into: HashMap<usize, usize> = HashMap::default();
+        let mut archives: Vec<(Kind, usize)> = self
+            .campaigns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.archive)
+            .map(|(i, c)| (c.kind, i))
+            .collect();
+        for &(_, i) in &old {
+            if into.len() >= excess {
+                break;
+            }
+            let kind = self.campaigns[i].kind;
+            match archives.iter().find(|(k, _)| *k == kind) {
+                Some(&(_, a)) => {
+                    into.insert(i, a);
+                }
+                None => {
+                    let c = &mut self.campaigns[i];
+                    c.archive = true;
+                    c.names_tried = HashSet::default();
+                    archives.push((kind, i));
+                }
+            }
+        }
+        if into.is_empty() {
+            return;
+        }
+        for (&i, &a) in &into {
+            let (start, end, detected, attempts) = {
+                let c = &self.campaigns[i];
+                (c.start, c.end, c.detected_at, c.attempts)
+            };
+            let arc = &mut self.campaigns[a];
+            arc.start = arc.start.min(start);
+            arc.end = arc.end.max(end);
+            arc.detected_at = arc.detected_at.min(detected);
+            arc.attempts = arc.attempts.saturating_add(attempts);
+        }
+        // New positions: the retired ones go, the rest close up.
+        let mut moved = vec![usize::MAX; self.campaigns.len()];
+        let mut next = 0;
+        for (i, m) in moved.iter_mut().enumerate() {
+            if !into.contains_key(&i) {
+                *m = next;
+                next += 1;
+            }
+        }
+        for (&i, &a) in &into {
+            moved[i] = moved[a];
+        }
+        let mut i = 0;
+        self.campaigns.retain(|_| {
+            i += 1;
+            !into.contains_key(&(i - 1))
+        });
+        let verdicts = self
+            .sources
+            .values_mut()
+            .filter_map(|s| s.verdict.as_mut())
+            .chain(
+                self.prefixes
+                    .values_mut()
+                    .filter_map(|p| p.verdict.as_mut()),
+            );
+        for v in verdicts {
+            v.campaign = moved[v.campaign];
+        }
+        for a in self.accounts.values_mut() {
+            if let Some(c) = a.targeted.as_mut() {
+                *c = moved[*c];
+            }
+        }
+        if let Some(c) = self.site.campaign.as_mut() {
+            *c = moved[*c];
+        }
+        // Retired campaigns count as evicted entries.
+        self.stats.evicted += into.len() as u64;
     }
 
     /// Ends the input: failures still in their typo window are judged, and campaigns

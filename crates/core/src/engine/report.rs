@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use jiff::Timestamp;
 
 use super::{Engine, Kind};
+use crate::event::Service;
 use crate::report::{AccountReport, CampaignReport, Input, Report, SourceReport, VERSION};
 
 /// A source is listed as suspicious (never attacker) with this many suspicious failures.
@@ -22,6 +23,13 @@ struct Group {
     detected_at: i64,
     members: Vec<IpAddr>,
     names: u64,
+    /// The members' services ([`Service::bit`]s).
+    services: u32,
+}
+
+/// The names of a set of services, in declaration order.
+fn service_names(bits: u32) -> Vec<String> {
+    Service::set(bits).map(|s| s.as_str().to_owned()).collect()
 }
 
 impl Engine {
@@ -126,6 +134,7 @@ impl Engine {
                     accounts_tried: u64::from(p.accounts.len()),
                     unknown_accounts: 0,
                     evidence: (*ev).to_owned(),
+                    services: service_names(p.services),
                 })
             })
             .collect();
@@ -224,6 +233,13 @@ impl Engine {
         for c in keys {
             let members = &by_campaign[&c];
             let camp = &self.campaigns[c];
+            if camp.archive {
+                // Retired single-source campaigns: one each, as they were.
+                for &m in members {
+                    groups.push(self.group(&[m], &attackers, c, camp.kind));
+                }
+                continue;
+            }
             if !camp.distributed {
                 groups.push(self.group(members, &attackers, c, camp.kind));
                 continue;
@@ -269,6 +285,7 @@ impl Engine {
                     sources: g.members.len() as u64,
                     accounts_targeted: g.names,
                     accounts_compromised: fell,
+                    services: service_names(g.services),
                 }
             })
             .collect();
@@ -302,6 +319,7 @@ impl Engine {
             accounts_tried: u64::from(s.accounts.len()),
             unknown_accounts: u64::from(s.unknown),
             evidence,
+            services: service_names(s.services),
         }
     }
 
@@ -321,6 +339,7 @@ impl Engine {
             detected_at: i64::MAX,
             members: Vec::new(),
             names: 0,
+            services: 0,
         };
         let mut names: std::collections::HashSet<u32> = std::collections::HashSet::new();
         for &i in members {
@@ -337,6 +356,7 @@ impl Engine {
                 g.detected_at = g.detected_at.min(v.at);
             }
             names.extend(s.accounts.iter());
+            g.services |= s.services;
             g.members.push(*a);
         }
         if camp.distributed && camp.detected_at >= g.start && camp.detected_at <= g.end {
@@ -344,7 +364,11 @@ impl Engine {
             // known, even if each member is named only later.
             g.detected_at = g.detected_at.min(camp.detected_at);
         }
-        if !camp.distributed {
+        if camp.archive {
+            // The archive's own times and names are its many campaigns'; the member's
+            // are its own.
+            g.names = names.len() as u64;
+        } else if !camp.distributed {
             g.start = g.start.min(camp.start);
             g.detected_at = g.detected_at.min(camp.detected_at);
             g.names = (camp.names_tried.len() as u64).max(names.len() as u64);

@@ -23,7 +23,7 @@ use super::{Campaign, Engine, EngineConfig, EngineStats};
 
 const MAGIC: &[u8; 4] = b"PCES";
 /// The snapshot format's version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, Clone, PartialEq, Eq)]

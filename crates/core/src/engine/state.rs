@@ -69,6 +69,9 @@ pub(crate) struct SourceState {
     /// Set (to 1) at the end of input when this source's one account turned out to have
     /// been sprayed (`Engine::enrol_late`); a count, so that snapshots keep their format.
     pub sprayed_hits: u32,
+    /// The services this source tried to log in through ([`crate::event::Service::bit`]s): the
+    /// doors an attacker came through.
+    pub services: u32,
 }
 
 /// Why and when a source was judged an attacker.
@@ -110,6 +113,8 @@ pub(crate) struct PrefixState {
     pub first_suspicious: i64,
     pub last_suspicious: i64,
     pub verdict: Option<Verdict>,
+    /// The services its members tried to log in through ([`crate::event::Service::bit`]s).
+    pub services: u32,
 }
 
 /// One account.

@@ -774,3 +774,92 @@ fn damaged_snapshots_are_refused_without_panic() {
         }
     }
 }
+
+/// Brute forcers one after another, each a campaign of its own, and single-source
+/// sprays among them: with room for only 20 campaigns the engine keeps 20 or fewer, and
+/// reports every attack exactly as an engine with room for all of them does.
+#[test]
+fn campaigns_stay_within_their_cap_and_are_all_still_reported() {
+    let mut events = Vec::new();
+    for i in 0..300i64 {
+        let src = format!("198.51.{}.{}", i / 200, i % 200 + 1);
+        let t = i * 600;
+        if i % 7 == 0 {
+            for k in 0..12 {
+                events.push(fail(t + k * 20, &src, &format!("user{k}")));
+            }
+        } else {
+            for k in 0..15 {
+                events.push(fail(t + k * 3, &src, "root"));
+            }
+        }
+    }
+    // The first attackers come back after their campaigns were retired.
+    for i in 0..5i64 {
+        let src = format!("198.51.0.{}", i + 1);
+        for k in 0..4 {
+            events.push(fail(300 * 600 + i * 60 + k, &src, &format!("late{k}")));
+        }
+    }
+    events.extend(office(40, 60));
+    let capped = EngineConfig {
+        max_campaigns: 20,
+        ..Default::default()
+    };
+    let mut e = Engine::new(capped);
+    let mut sorted = events.clone();
+    sorted.sort_by_key(|e| e.time.map(|t| t.instant));
+    let mut most = 0;
+    for x in &sorted {
+        e.observe(x);
+        most = most.max(e.campaigns.len());
+    }
+    e.finish();
+    assert!(most <= 20, "{most} campaigns kept");
+    assert!(e.stats().evicted > 250, "{:?}", e.stats());
+    // An archive keeps no names: its members' own are what it reports.
+    assert!(
+        e.campaigns
+            .iter()
+            .filter(|c| c.archive)
+            .all(|c| c.names_tried.is_empty())
+    );
+    let capped = e.report(Input::default());
+    let whole = run(&events);
+    assert_eq!(whole.campaigns.len(), 300);
+    assert_eq!(capped.campaigns, whole.campaigns);
+    assert_eq!(capped.sources, whole.sources);
+    assert_eq!(capped.accounts, whole.accounts);
+}
+
+/// An IIS log (UTC) that starts a few seconds before the site's syslog (local time):
+/// the report speaks the offset most events came with, not the first one's.
+#[test]
+fn the_report_shows_times_in_the_offset_most_events_have() {
+    let local = jiff::tz::Offset::from_hours(1).unwrap();
+    let mut events: Vec<Event> = (0..3).map(|i| fail(i, "192.0.2.9", "a")).collect();
+    for i in 0..20 {
+        let mut e = fail(10 + i * 4, "203.0.113.7", "root");
+        e.time = e.time.map(|t| EventTime {
+            instant: t.instant,
+            offset: local,
+        });
+        events.push(e);
+    }
+    let r = run(&events);
+    assert_eq!(
+        r.input.first_event.as_deref(),
+        Some("2017-06-23T09:00:00+01:00")
+    );
+    assert!(r.sources.iter().all(|s| {
+        s.first_seen
+            .as_deref()
+            .is_some_and(|t| t.ends_with("+01:00"))
+    }));
+    // The first event's offset when it is the most common.
+    let utc: Vec<Event> = (0..5).map(|i| fail(i, "192.0.2.9", "a")).collect();
+    assert_eq!(
+        run(&utc).input.first_event.as_deref(),
+        Some("2017-06-23T08:00:00+00:00")
+    );
+}

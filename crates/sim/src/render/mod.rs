@@ -6,13 +6,14 @@
 //! `Failed password` and the close; Exchange's IIS requests for an OWA forms logon or
 //! an ActiveSync request ([`exchange`]); an Entra ID sign-in record ([`entra`]); a
 //! Windows 4624/4625 event as winlogbeat ships it ([`windows`]); OpenVPN's verdict
-//! ([`openvpn`]). Mail deliveries add the queue chatter that makes up most of a real
+//! ([`openvpn`]); a Keycloak `LOGIN` or `LOGIN_ERROR` event ([`keycloak`]). Mail deliveries add the queue chatter that makes up most of a real
 //! mail log. One module per service ([`noise`] for deliveries): a new format is a new
 //! module and a `match` arm.
 
 mod dovecot;
 pub mod entra;
 mod exchange;
+pub mod keycloak;
 mod noise;
 mod openvpn;
 mod postfix;
@@ -214,6 +215,10 @@ fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
             out.lines += windows::attempt(buf, a, &name, &o.host);
             return;
         }
+        Service::Sso => {
+            out.lines += keycloak::attempt(buf, a, &name, &sim.scenario.organisation.domain);
+            return;
+        }
         _ => {}
     }
     let mut lines = Lines {
@@ -229,7 +234,7 @@ fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
         Service::Smtp => postfix::attempt(&mut lines, a, &name),
         Service::Ssh => sshd::attempt(&mut lines, a, &name),
         Service::Vpn => openvpn::attempt(&mut lines, a, &name),
-        Service::Owa | Service::Activesync | Service::Entra | Service::Rdp => {}
+        Service::Owa | Service::Activesync | Service::Entra | Service::Rdp | Service::Sso => {}
     }
 }
 
