@@ -10,8 +10,9 @@
 //! The descriptors are checked as the `evtx` crate reads them, so that the values lie
 //! where it would find them: known types, the sizes of fixed-size types, an even size
 //! for UTF-16 strings, a SID's size from its sub-authority count; arrays and handles
-//! are left to it. The event id is read first, and a record that is not a login stops
-//! there. A login record has every value checked, and its fields written as JSON in the
+//! are left to it. The event id is read first, with the descriptors before it, and a
+//! record that is not a login stops there. A login record has every descriptor and
+//! value checked and must end where its values do, and its fields are written as JSON in the
 //! shape the crate renders (`Event.System.EventID`,
 //! `Event.System.TimeCreated.#attributes.SystemTime`, `Event.System.Computer`,
 //! `Event.EventData.<Name>`), with each value as the crate writes it: integers as
@@ -134,9 +135,13 @@ impl RecordReader {
     }
 
     fn decide(&mut self, chunk: &[u8], binxml: Range<usize>, out: &mut Vec<u8>) -> Option<Outcome> {
-        let def = read_values(chunk, &binxml, &mut self.values)?;
-        let plan = self.templates.plan(chunk, def);
-        let id = self.values.get(usize::from(plan.event_id?))?;
+        let mut instance = Instance::read(chunk, &binxml)?;
+        let plan = self.templates.plan(chunk, instance.def);
+        // The values up to the event id's are enough to find it where the crate does.
+        let at = usize::from(plan.event_id?);
+        self.values.clear();
+        instance.values(chunk, at + 1, &mut self.values)?;
+        let id = self.values[at];
         if id.ty != ty::UINT16 || id.size != 2 {
             return None;
         }
@@ -144,6 +149,8 @@ impl RecordReader {
         if !LOGIN_IDS.contains(&u32::from(id)) {
             return Some(Outcome::Skip);
         }
+        instance.values(chunk, instance.count, &mut self.values)?;
+        instance.ends(chunk)?;
         let fields = plan.fields.as_ref()?;
         // The event data, and the value that holds it if it is nested.
         let mut holder = None;
@@ -190,45 +197,91 @@ impl RecordReader {
 /// Reads the template instance that is the whole single-instance stream at `stream` of
 /// `chunk` into `values` (where each value lies); the template's offset.
 fn read_values(chunk: &[u8], stream: &Range<usize>, values: &mut Vec<Value>) -> Option<u32> {
-    let bytes = chunk.get(stream.clone())?;
-    // A fragment header, then the instance: the crate's single-instance records.
-    if !(bytes.len() > 5 && bytes[0] == FRAGMENT_HEADER && bytes[4] == TEMPLATE_INSTANCE) {
-        return None;
-    }
-    // Unknown byte, template identifier, definition offset.
-    let mut at = stream.start + 6 + 4;
-    let def = u32_at(chunk, at)?;
-    at += 4;
-    if def as usize == at {
-        // The definition is here: skip its header and data.
-        let size = u32_at(chunk, at + 20)? as usize;
-        at = at.checked_add(template::HEADER_SIZE + size)?;
-    }
-    let count = u32_at(chunk, at)? as usize;
-    at += 4;
-    if count > chunk.len().saturating_sub(at) / 4 {
-        return None;
-    }
-    let mut value_at = at + count * 4;
+    let mut instance = Instance::read(chunk, stream)?;
     values.clear();
-    for d in chunk[at..at + count * 4].chunks_exact(4) {
-        let size = usize::from(u16::from_le_bytes([d[0], d[1]]));
-        let ty = d[2];
-        let bytes = chunk.get(value_at..value_at + size)?;
-        if !read_as_sized(ty, bytes) {
+    instance.values(chunk, instance.count, values)?;
+    instance.ends(chunk)?;
+    Some(instance.def)
+}
+
+/// A template instance whose values are being read.
+struct Instance {
+    /// The template definition's offset.
+    def: u32,
+    /// How many values it has.
+    count: usize,
+    /// The next descriptor and the next value.
+    descriptor: usize,
+    value: usize,
+    /// Descriptors read.
+    read: usize,
+    /// The end of the stream it is.
+    end: usize,
+}
+
+impl Instance {
+    /// The instance that a single-instance stream is: a fragment header, then the
+    /// instance (the crate's single-instance records).
+    fn read(chunk: &[u8], stream: &Range<usize>) -> Option<Instance> {
+        let bytes = chunk.get(stream.clone())?;
+        if !(bytes.len() > 5 && bytes[0] == FRAGMENT_HEADER && bytes[4] == TEMPLATE_INSTANCE) {
             return None;
         }
-        values.push(Value {
-            at: value_at,
-            size,
-            ty,
-        });
-        value_at += size;
+        // Unknown byte, template identifier, definition offset.
+        let mut at = stream.start + 6 + 4;
+        let def = u32_at(chunk, at)?;
+        at += 4;
+        if def as usize == at {
+            // The definition is here: skip its header and data.
+            let size = u32_at(chunk, at + 20)? as usize;
+            at = at.checked_add(template::HEADER_SIZE + size)?;
+        }
+        let count = u32_at(chunk, at)? as usize;
+        at += 4;
+        if count > chunk.len().saturating_sub(at) / 4 {
+            return None;
+        }
+        Some(Instance {
+            def,
+            count,
+            descriptor: at,
+            value: at + count * 4,
+            read: 0,
+            end: stream.end,
+        })
     }
-    // What follows the instance in the stream must be its end.
-    match chunk.get(value_at..stream.end) {
-        Some([] | [0x00, ..]) | None => Some(def),
-        Some(_) => None,
+
+    /// Reads the descriptors up to the `upto`th into `values`, checking each.
+    fn values(&mut self, chunk: &[u8], upto: usize, values: &mut Vec<Value>) -> Option<()> {
+        if upto > self.count {
+            return None;
+        }
+        while self.read < upto {
+            let d = &chunk[self.descriptor..self.descriptor + 4];
+            let size = usize::from(u16::from_le_bytes([d[0], d[1]]));
+            let ty = d[2];
+            let bytes = chunk.get(self.value..self.value + size)?;
+            if !read_as_sized(ty, bytes) {
+                return None;
+            }
+            values.push(Value {
+                at: self.value,
+                size,
+                ty,
+            });
+            self.value += size;
+            self.descriptor += 4;
+            self.read += 1;
+        }
+        Some(())
+    }
+
+    /// Whether what follows the instance, once all its values are read, ends the stream.
+    fn ends(&self, chunk: &[u8]) -> Option<()> {
+        match chunk.get(self.value..self.end) {
+            Some([] | [0x00, ..]) | None => Some(()),
+            Some(_) => None,
+        }
     }
 }
 
