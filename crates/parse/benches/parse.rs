@@ -25,9 +25,13 @@
 //!   logins) read by a `[[parse.json_formats]]` mapping.
 //! - `evtx/crate`: the `evtx` crate alone rendering every record of a real Security
 //!   log (`tests/fixtures/evtx/Security_with_size_t.evtx.gz`, 636 records, 162 of
-//!   them logon events) as JSON; `evtx/read`: Portcullis' whole `.evtx` path on the
-//!   same file ([`portcullis_parse::eventlog::read`] and the Windows reader), in
-//!   records per second.
+//!   them logon events) as JSON; `evtx/chunks`: the crate finding, reading and
+//!   parsing the chunks and the records' headers walked, the floor of any reader built
+//!   on its chunks; `evtx/read`: Portcullis' whole `.evtx` path on the same file
+//!   ([`portcullis_parse::eventlog::read`], records read from their substitution
+//!   values, and the Windows reader); `evtx/render`: the same with every record
+//!   rendered as JSON by the crate (`Path::Render`, the path before), in records per
+//!   second.
 //!
 //! The lines are made by a small deterministic generator below (a port of the Python
 //! generator's formats), so the benchmark needs no files. Each `push` iteration runs a
@@ -878,11 +882,13 @@ fn security_evtx() -> Vec<u8> {
 }
 
 fn evtx_benches(c: &mut Criterion) {
+    use portcullis_parse::eventlog::{self, Path};
     let bytes = security_evtx();
+    let evtx_settings = || evtx::ParserSettings::new().num_threads(1).indent(false);
     let records = |bytes: &[u8]| {
         let mut p = evtx::EvtxParser::from_buffer(bytes.to_vec())
             .expect("an evtx file")
-            .with_configuration(evtx::ParserSettings::new().num_threads(1).indent(false));
+            .with_configuration(evtx_settings());
         p.records_json_bytes().filter(Result::is_ok).count() as u64
     };
     let n = records(&bytes);
@@ -890,27 +896,62 @@ fn evtx_benches(c: &mut Criterion) {
     settings(&mut group);
     group.throughput(Throughput::Elements(n));
     group.bench_function("crate", |b| b.iter(|| black_box(records(&bytes))));
-    group.bench_function("read", |b| {
+    // The floor under any reader built on the crate's chunks: the chunks found, read
+    // and parsed (string tables), and their records' headers walked.
+    group.bench_function("chunks", |b| {
         b.iter_batched(
-            || {
-                let parser = LogParser::new(ParseConfig {
-                    format: InputFormat::Evtx,
-                    ..config()
-                });
-                (parser, std::io::Cursor::new(bytes.clone()))
-            },
-            |(mut parser, file)| {
-                let mut out = Vec::new();
-                portcullis_parse::eventlog::read(file, 256 * 1024, |batch| {
-                    parser.push_candidates(&batch, None, &mut out);
-                    true
-                })
-                .expect("an evtx file");
-                black_box(out.len())
+            || std::io::Cursor::new(bytes.clone()),
+            |file| {
+                let mut p = evtx::EvtxParser::from_read_seek(file)
+                    .expect("an evtx file")
+                    .with_configuration(evtx_settings());
+                let shared = std::sync::Arc::new(evtx_settings());
+                let mut seen = 0u64;
+                for chunk in p.chunks() {
+                    let Ok(mut chunk) = chunk else { continue };
+                    let Ok(chunk) = chunk.parse(std::sync::Arc::clone(&shared)) else {
+                        continue;
+                    };
+                    let mut at = 512;
+                    while at < chunk.header.free_space_offset as usize {
+                        let Ok(h) = evtx::EvtxRecordHeader::from_bytes_at(chunk.data, at) else {
+                            break;
+                        };
+                        seen += 1;
+                        if h.event_record_id == chunk.header.last_event_record_id {
+                            break;
+                        }
+                        at += h.data_size.max(28) as usize;
+                    }
+                }
+                black_box(seen)
             },
             BatchSize::LargeInput,
         );
     });
+    for (name, path) in [("read", Path::Fast), ("render", Path::Render)] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let parser = LogParser::new(ParseConfig {
+                        format: InputFormat::Evtx,
+                        ..config()
+                    });
+                    (parser, std::io::Cursor::new(bytes.clone()))
+                },
+                |(mut parser, file)| {
+                    let mut out = Vec::new();
+                    eventlog::read_with(file, path, 256 * 1024, |batch| {
+                        parser.push_candidates(&batch, None, &mut out);
+                        true
+                    })
+                    .expect("an evtx file");
+                    black_box(out.len())
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
 }
 

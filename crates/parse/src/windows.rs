@@ -56,6 +56,20 @@ pub fn kerberos_reason(code: i64) -> Reason {
     }
 }
 
+/// Every `EventData` field [`read`] looks at. The `.evtx` fast path
+/// ([`crate::eventlog`]) takes these, and only these, out of a record.
+pub const EVTX_DATA_FIELDS: [&str; 9] = [
+    "TargetUserName",
+    "TargetDomainName",
+    "Status",
+    "SubStatus",
+    "LogonType",
+    "IpAddress",
+    "IpPort",
+    "Workstation",
+    "WorkstationName",
+];
+
 /// Positional field names of the event data, per event id (the order of the XML
 /// template, which `Properties` follows).
 fn field_names(id: i64) -> &'static [&'static str] {
