@@ -929,6 +929,30 @@ fn small_office_quality() {
     }
 }
 
+/// The logs `exchange-site` writes, one per door: OWA (IIS), IMAP (mail), SSH.
+const EXCHANGE_SITE_LOGS: [&str; 3] = ["u_ex.log", "mail.log", "auth.log"];
+
+/// Simulates `exchange-site` with this seed; its folder and the paths of its logs.
+fn exchange_site(seed: &str) -> (tempfile::TempDir, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "simulate",
+        "--scenario",
+        "exchange-site",
+        "--seed",
+        seed,
+        "--out",
+        dir.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let logs = EXCHANGE_SITE_LOGS
+        .iter()
+        .map(|f| dir.path().join(f).to_str().unwrap().to_owned())
+        .collect();
+    (dir, logs)
+}
+
 /// One botnet sprays OWA (Exchange's IIS log), IMAP (the mail log) and SSH (auth.log)
 /// at once. `analyze` is given the folder's logs with no flags (each file's reader is
 /// detected, ISO-8601 stamps need no year or zone) and must report one campaign whose
@@ -937,24 +961,9 @@ fn small_office_quality() {
 #[test]
 fn one_spray_across_owa_imap_and_ssh_is_one_campaign() {
     for seed in ["1", "2"] {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, logs) = exchange_site(seed);
         let d = dir.path();
-        let out = run(&[
-            "simulate",
-            "--scenario",
-            "exchange-site",
-            "--seed",
-            seed,
-            "--out",
-            d.to_str().unwrap(),
-            "-q",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let doors = ["u_ex.log", "mail.log", "auth.log"];
-        let logs: Vec<String> = doors
-            .iter()
-            .map(|f| d.join(f).to_str().unwrap().to_owned())
-            .collect();
+        let doors = EXCHANGE_SITE_LOGS;
         let report_path = d.join("report.json");
         let mut args = vec!["analyze", "-q", "--format", "json", "-o"];
         args.push(report_path.to_str().unwrap());
@@ -1058,21 +1067,7 @@ fn one_spray_across_owa_imap_and_ssh_is_one_campaign() {
 /// option that joins them, and with it counts each person once.
 #[test]
 fn analyze_says_when_one_person_has_two_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let out = run(&[
-        "simulate",
-        "--scenario",
-        "exchange-site",
-        "--out",
-        d.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let logs: Vec<String> = ["u_ex.log", "mail.log", "auth.log"]
-        .iter()
-        .map(|f| d.join(f).to_str().unwrap().to_owned())
-        .collect();
+    let (_dir, logs) = exchange_site("1");
     let analyse = |extra: &[&str]| -> (Value, String) {
         let mut args = vec!["analyze", "--format", "json"];
         args.extend_from_slice(extra);
