@@ -22,7 +22,7 @@ use portcullis_parse::Stats;
 
 use crate::input;
 use crate::options::ReadOptions;
-use crate::pipeline::{self, Feed};
+use crate::pipeline;
 
 /// How far events may be out of order within one file, and how many may wait.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,7 @@ pub fn in_time_order(
         let mut streams = Vec::with_capacity(files.len());
         let mut parsers = Vec::with_capacity(files.len());
         for name in files {
-            let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(4);
+            let (feed_tx, feed_rx) = pipeline::feed(4);
             let (event_tx, event_rx) = mpsc::sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
             let progress = progress.clone();
             let mut prefilter = pipeline::prefilter(rules.as_ref());

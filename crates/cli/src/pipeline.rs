@@ -30,7 +30,7 @@ pub fn read_and_parse(
     let forced = documents.format;
     let rules = read.parse_rules()?;
     std::thread::scope(|scope| {
-        let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(8);
+        let (feed_tx, feed_rx) = feed(8);
         let progress = input::progress(files, quiet);
         let prefilter = prefilter(rules.as_ref());
         scope.spawn(move || {
@@ -68,6 +68,54 @@ pub(crate) enum Feed {
 /// Candidate bytes gathered before a batch is handed on.
 const BATCH_BYTES: usize = 256 * 1024;
 
+/// The reading thread's end of a feed. Batches come back from the parsing thread once
+/// read, memory and all: a new batch grown from empty for every 256 KiB touched fresh
+/// pages each time (a tenth of `events`' time went to the kernel zeroing them).
+pub(crate) struct FeedTx {
+    tx: mpsc::SyncSender<Feed>,
+    spent: mpsc::Receiver<Candidates>,
+}
+
+/// The parsing thread's end of a feed.
+pub(crate) struct FeedRx {
+    rx: mpsc::Receiver<Feed>,
+    spent: mpsc::SyncSender<Candidates>,
+}
+
+/// A feed holding at most `bound` messages, and as many spent batches on their way back.
+pub(crate) fn feed(bound: usize) -> (FeedTx, FeedRx) {
+    let (tx, rx) = mpsc::sync_channel(bound);
+    let (spent_tx, spent) = mpsc::sync_channel(bound);
+    (
+        FeedTx { tx, spent },
+        FeedRx {
+            rx,
+            spent: spent_tx,
+        },
+    )
+}
+
+impl FeedRx {
+    /// Returns a batch once read, emptied, for the reader to fill again. The reader may
+    /// have stopped, or have batches enough: then it is dropped.
+    fn give_back(&self, mut picked: Candidates) {
+        picked.clear();
+        let _ = self.spent.try_send(picked);
+    }
+}
+
+impl FeedTx {
+    /// Hands `f` to the parsing thread; an error when it has gone.
+    pub(crate) fn send(&self, f: Feed) -> Result<(), mpsc::SendError<Feed>> {
+        self.tx.send(f)
+    }
+
+    /// An empty batch: one the parsing thread is done with, or a new one.
+    fn batch(&self) -> Candidates {
+        self.spent.try_recv().unwrap_or_default()
+    }
+}
+
 /// Reads and prefilters every file in order. Stops when the parser has gone.
 fn read_files(
     files: &[String],
@@ -75,7 +123,7 @@ fn read_files(
     forced: InputFormat,
     progress: &indicatif::ProgressBar,
     mut prefilter: Prefilter,
-    tx: &mpsc::SyncSender<Feed>,
+    tx: &FeedTx,
 ) {
     for name in files {
         if !read_file(name, max_line, forced, progress, &mut prefilter, tx) {
@@ -92,7 +140,7 @@ pub(crate) fn read_file(
     forced: InputFormat,
     progress: &indicatif::ProgressBar,
     prefilter: &mut Prefilter,
-    tx: &mpsc::SyncSender<Feed>,
+    tx: &FeedTx,
 ) -> bool {
     let input = match input::open(name, progress) {
         Ok(i) => i,
@@ -131,7 +179,7 @@ pub(crate) fn read_file(
     }
     let all_lines = format == InputFormat::W3c;
     let mut reader = LineReader::with_max_line(stream, max_line);
-    let mut batch = Candidates::default();
+    let mut batch = tx.batch();
     loop {
         match reader.next_block() {
             Ok(Some(block)) => {
@@ -141,7 +189,9 @@ pub(crate) fn read_file(
                     prefilter.scan(&block, max_line, &mut batch);
                 }
                 if batch.bytes_held() >= BATCH_BYTES
-                    && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
+                    && tx
+                        .send(Feed::Lines(std::mem::replace(&mut batch, tx.batch())))
+                        .is_err()
                 {
                     return false;
                 }
@@ -210,7 +260,7 @@ fn read_evtx(
     seekable: bool,
     stream: Box<dyn Read>,
     progress: &indicatif::ProgressBar,
-    tx: &mpsc::SyncSender<Feed>,
+    tx: &FeedTx,
 ) -> bool {
     let send = |batch| tx.send(Feed::Lines(batch)).is_ok();
     let read = if seekable {
@@ -255,9 +305,9 @@ fn in_memory(stream: impl Read, cap: u64) -> Result<Vec<u8>> {
 }
 
 /// Reads a JSON document as records, in chunks, and hands them on.
-fn read_records(name: &str, mut stream: Box<dyn Read>, tx: &mpsc::SyncSender<Feed>) -> bool {
+fn read_records(name: &str, mut stream: Box<dyn Read>, tx: &FeedTx) -> bool {
     let mut splitter = RecordSplitter::default();
-    let mut batch = Candidates::default();
+    let mut batch = tx.batch();
     let mut chunk = vec![0u8; 256 * 1024];
     loop {
         match stream.read(&mut chunk) {
@@ -265,7 +315,9 @@ fn read_records(name: &str, mut stream: Box<dyn Read>, tx: &mpsc::SyncSender<Fee
             Ok(n) => {
                 splitter.push(&chunk[..n], &mut batch);
                 if batch.bytes_held() >= BATCH_BYTES
-                    && tx.send(Feed::Lines(std::mem::take(&mut batch))).is_err()
+                    && tx
+                        .send(Feed::Lines(std::mem::replace(&mut batch, tx.batch())))
+                        .is_err()
                 {
                     return false;
                 }
@@ -304,13 +356,13 @@ pub(crate) struct Parsing<'a> {
 /// early, with the counts so far, when `on_batch` says so.
 pub(crate) fn parse_feed(
     parse: &Parsing<'_>,
-    feed: mpsc::Receiver<Feed>,
+    feed: FeedRx,
     on_batch: &mut impl FnMut(Vec<Event>) -> bool,
 ) -> Result<Stats> {
     let mut total = Stats::default();
     let mut current: Option<(LogParser, Arc<str>)> = None;
     let mut events = Vec::new();
-    for msg in feed {
+    for msg in feed.rx.iter() {
         match msg {
             Feed::Start {
                 name,
@@ -338,6 +390,7 @@ pub(crate) fn parse_feed(
                 if let Some((parser, file)) = current.as_mut() {
                     parser.push_candidates(&picked, Some(file), &mut events);
                 }
+                feed.give_back(picked);
             }
             Feed::End { oversized } => {
                 if let Some((mut parser, _)) = current.take() {
@@ -389,6 +442,33 @@ pub fn summary(files: usize, s: &Stats, max_line: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_come_back_to_the_reader_empty_with_their_memory() {
+        let (tx, rx) = feed(2);
+        let mut batch = tx.batch();
+        let mut splitter = RecordSplitter::default();
+        let record = br#"{"type":"LOGIN","realmId":"r","time":1}"#.repeat(1000);
+        splitter.push(&record, &mut batch);
+        splitter.finish(&mut batch);
+        let filled = batch.bytes_held();
+        assert!(filled > 30_000, "{filled}");
+        tx.send(Feed::Lines(batch)).unwrap();
+        let Ok(Feed::Lines(picked)) = rx.rx.recv() else {
+            panic!("a batch")
+        };
+        rx.give_back(picked);
+        let again = tx.batch();
+        assert!(again.is_empty() && again.bytes_held() == 0);
+        assert!(
+            again.capacity() >= filled,
+            "{} < {filled}",
+            again.capacity()
+        );
+        assert_eq!(again.stats, Stats::default());
+        // With none back, a new one.
+        assert_eq!(tx.batch().capacity(), 0);
+    }
 
     #[test]
     fn evtx_in_memory_is_capped() {

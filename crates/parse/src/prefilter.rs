@@ -97,6 +97,11 @@ impl Candidates {
         self.lines.is_empty()
     }
 
+    /// Bytes the batch can hold without growing (its memory, kept by [`Self::clear`]).
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     /// Bytes held.
     pub fn bytes_held(&self) -> usize {
         self.bytes.len()
