@@ -718,15 +718,8 @@ fn simulate_live_stops_on_a_refusal() {
     assert!(stderr(&out).contains("http:// URL"), "{}", stderr(&out));
 }
 
-/// Simulates `scenario` with `seed`, analyses it, and returns (dir, report, eval output
-/// and exit code with `thresholds`).
-fn analyse_scenario(
-    scenario: &str,
-    seed: &str,
-    zone: &str,
-    year: &str,
-    thresholds: &[&str],
-) -> (tempfile::TempDir, Value, String, Option<i32>) {
+/// A built-in scenario simulated with this seed into a new folder.
+fn simulated(scenario: &str, seed: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&[
         "simulate",
@@ -739,6 +732,19 @@ fn analyse_scenario(
         "-q",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    dir
+}
+
+/// Simulates `scenario` with `seed`, analyses it, and returns (dir, report, eval output
+/// and exit code with `thresholds`).
+fn analyse_scenario(
+    scenario: &str,
+    seed: &str,
+    zone: &str,
+    year: &str,
+    thresholds: &[&str],
+) -> (tempfile::TempDir, Value, String, Option<i32>) {
+    let dir = simulated(scenario, seed);
     let mut files: Vec<String> = ["mail.log", "auth.log"]
         .iter()
         .map(|f| dir.path().join(f))
@@ -934,18 +940,7 @@ const EXCHANGE_SITE_LOGS: [&str; 3] = ["u_ex.log", "mail.log", "auth.log"];
 
 /// Simulates `exchange-site` with this seed; its folder and the paths of its logs.
 fn exchange_site(seed: &str) -> (tempfile::TempDir, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "simulate",
-        "--scenario",
-        "exchange-site",
-        "--seed",
-        seed,
-        "--out",
-        dir.path().to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = simulated("exchange-site", seed);
     let logs = EXCHANGE_SITE_LOGS
         .iter()
         .map(|f| dir.path().join(f).to_str().unwrap().to_owned())
