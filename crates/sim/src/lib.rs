@@ -225,6 +225,16 @@ impl Simulation {
                 Service::Smtp | Service::Owa | Service::Activesync | Service::Vpn,
                 Outcome::Failure(_),
             ) => Outcome::Failure(portcullis_core::Reason::BadPassword),
+            // Keycloak's errors tell these two apart; any other failure is written as
+            // `invalid_user_credentials`.
+            (Service::Sso, Outcome::Failure(r))
+                if !matches!(
+                    r,
+                    portcullis_core::Reason::UnknownAccount | portcullis_core::Reason::Locked
+                ) =>
+            {
+                Outcome::Failure(portcullis_core::Reason::BadPassword)
+            }
             (_, o) => o,
         };
         let mut e = Event::new(service, outcome);
@@ -261,7 +271,6 @@ impl Simulation {
             _ => Some(self.scenario.output.host.clone()),
         };
         if a.service == Service::Sso {
-            e.outcome = render::keycloak::outcome(a.outcome);
             e.session = render::keycloak::session(a);
         }
         if a.service == Service::Entra {

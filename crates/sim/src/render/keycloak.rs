@@ -17,22 +17,14 @@ use portcullis_core::{Outcome, Reason};
 use super::guid;
 use crate::Attempt;
 
-/// The `error` of a failure; `None` for a success.
+/// The `error` of a failure; `None` for a success. Every failure but these two is
+/// written as a wrong password.
 fn error(outcome: Outcome) -> Option<&'static str> {
     match outcome {
         Outcome::Success => None,
         Outcome::Failure(Reason::UnknownAccount) => Some("user_not_found"),
         Outcome::Failure(Reason::Locked) => Some("user_temporarily_disabled"),
         Outcome::Failure(_) => Some("invalid_user_credentials"),
-    }
-}
-
-/// What Portcullis reads the event's outcome as: the three errors written here keep
-/// their reasons; every other failure is written as a wrong password.
-pub fn outcome(simulated: Outcome) -> Outcome {
-    match simulated {
-        Outcome::Failure(Reason::UnknownAccount | Reason::Locked) | Outcome::Success => simulated,
-        Outcome::Failure(_) => Outcome::Failure(Reason::BadPassword),
     }
 }
 
@@ -50,11 +42,13 @@ fn id_of(name: &str) -> String {
 
 /// Writes one event; returns the lines written.
 pub(super) fn attempt(buf: &mut Vec<u8>, a: &Attempt, name: &str, domain: &str) -> u64 {
-    let (kind, user_id) = match error(a.outcome) {
-        None => ("LOGIN", Some(id_of(name))),
-        Some("user_not_found") => ("LOGIN_ERROR", None),
-        Some(_) => ("LOGIN_ERROR", Some(id_of(name))),
+    let kind = if a.outcome == Outcome::Success {
+        "LOGIN"
+    } else {
+        "LOGIN_ERROR"
     };
+    // Keycloak knows no user for a name it did not find.
+    let user_id = (a.outcome != Outcome::Failure(Reason::UnknownAccount)).then(|| id_of(name));
     let quoted = |v: Option<&str>| v.map_or_else(|| "null".to_owned(), |v| format!("\"{v}\""));
     let session = session(a);
     // Simulated names need no escaping; serde_json writes them anyway, so that an odd
