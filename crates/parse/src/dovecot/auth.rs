@@ -137,7 +137,9 @@ pub(super) fn cut_password(tail: &str) -> &str {
 /// `...: 2 Time(s)` (a summariser's repeat count).
 pub(super) fn times_suffix(core: &str) -> Option<u32> {
     let s = core.trim_end().strip_suffix(" Time(s)")?;
-    let start = s.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    // By bytes: the character before the count may be several bytes long, and the
+    // byte after its last one is where the digits begin.
+    let start = s.bytes().rposition(|b| !b.is_ascii_digit()).map_or(0, |i| i + 1);
     s[start..].parse().ok().filter(|&n: &u32| n > 0)
 }
 

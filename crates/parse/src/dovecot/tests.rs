@@ -272,6 +272,17 @@ fn auth_process_shapes() {
             None,
         ),
         (
+            // A multi-byte character just before the repeat count (a mangled line
+            // once made the count's start land inside it).
+            Some("dovecot"),
+            "dovecot: auth(default): pam(a,200.76.17.206): pam_authenticate() failed: User not known to the underlying authentication module: \u{20ac}2 Time(s)",
+            "200.76.17.206",
+            Some("a"),
+            Reason::UnknownAccount,
+            2,
+            None,
+        ),
+        (
             Some("auth-worker(default)"),
             "Info: pam(username,1.2.3.4): pam_authenticate() failed: Authentication failure (password mismatch?)",
             "1.2.3.4",
