@@ -1591,3 +1591,31 @@ fn exchange_smtp_receive_logs_are_detected_and_read() {
         stderr(&out)
     );
 }
+
+#[test]
+fn exchange_pop3_and_imap4_logs_are_detected_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture(dir.path(), "exchange-popimap.log");
+    let out = run(&["events", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 8, "{events:?}");
+    assert!(events.iter().all(|e| e["service"] == "exchange"));
+    let count = |protocol: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e["protocol"] == protocol && e["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count("imap", "failure"), 4);
+    assert_eq!(count("imap", "success"), 1);
+    assert_eq!(count("pop3", "failure"), 2);
+    assert_eq!(count("pop3", "success"), 1);
+    // The back end's lines name the front end (10.0.0.1): never a source.
+    assert!(events.iter().all(|e| e["source"] != "10.0.0.1"));
+    assert!(
+        stderr(&out).contains("; 3 malformed records"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -23,6 +23,9 @@
 //!   the size the vendors' exports have (an Entra record ~1 KB).
 //! - `documents/custom`: an application's JSON log (~400 B a record, three quarters
 //!   logins) read by a `[[parse.json_formats]]` mapping.
+//! - `documents/exchange-smtp`, `documents/exchange-popimap`: Exchange's SMTP Receive
+//!   and IMAP4 protocol logs, whole sessions (a login in every session, a third of them
+//!   failing; the other lines the sessions' greetings, commands and disconnects).
 //! - `evtx/crate`: the `evtx` crate alone rendering every record of a real Security
 //!   log (`tests/fixtures/evtx/Security_with_size_t.evtx.gz`, 636 records, 162 of
 //!   them logon events) as JSON; `evtx/chunks`: the crate finding, reading and

@@ -16,6 +16,7 @@ use crate::custom_json::CustomJson;
 use crate::dovecot::Dovecot;
 use crate::envelope::{EnvelopeConfig, EnvelopeReader};
 use crate::exchange::{IisLog, LineKind};
+use crate::exchange_popimap::PopImapLog;
 use crate::exchange_smtp::{LogKind, SmtpReceiveLog};
 use crate::format::InputFormat;
 use crate::jsonlog::JsonLog;
@@ -202,6 +203,7 @@ pub struct LogParser {
     /// What the W3C-style file's directives said it is.
     w3c_kind: LogKind,
     smtp_receive: SmtpReceiveLog,
+    pop_imap: PopImapLog,
     json: JsonLog,
     rules: Option<Arc<Rules>>,
     prefilter: Prefilter,
@@ -259,6 +261,7 @@ impl LogParser {
             iis: IisLog::new(config.trusted_proxies),
             w3c_kind: LogKind::default(),
             smtp_receive: SmtpReceiveLog::default(),
+            pop_imap: PopImapLog::default(),
             json: JsonLog::new(config.format, config.json_formats),
             prefilter: match &config.rules {
                 Some(r) => Prefilter::with_rules(r.clone()),
@@ -378,6 +381,7 @@ impl LogParser {
             let kind = match self.w3c_kind {
                 LogKind::Iis => self.iis.push(&text, None, origin, out),
                 LogKind::SmtpReceive => self.smtp_receive.push(&text, origin, out),
+                LogKind::PopImap => self.pop_imap.push(&text, origin, out),
                 LogKind::OtherExchange => LineKind::Request,
             };
             if kind == LineKind::Malformed {

@@ -32,8 +32,9 @@
 //! first when the cap is reached. A reply with no `AUTH` seen in its session (a file
 //! joined in the middle) still counts.
 //!
-//! Other Exchange logs (SMTP Send, message tracking, connectivity, POP3 and IMAP4
-//! protocol logs) carry no login outcome Microsoft documents; their lines are skipped.
+//! Exchange's POP3 and IMAP4 protocol logs are read by [`crate::exchange_popimap`]. Other
+//! Exchange logs (SMTP Send, message tracking, connectivity) carry no login outcome;
+//! their lines are skipped.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -55,6 +56,8 @@ pub enum LogKind {
     Iis,
     /// Exchange's SMTP Receive protocol log.
     SmtpReceive,
+    /// Exchange's POP3 or IMAP4 protocol log ([`crate::exchange_popimap`]).
+    PopImap,
     /// Another Exchange log: nothing in it is read.
     OtherExchange,
 }
@@ -72,13 +75,21 @@ impl LogKind {
             });
         }
         if let Some(v) = d.strip_prefix("Log-type:") {
-            return Some(
-                if v.trim().eq_ignore_ascii_case("SMTP Receive Protocol Log") {
-                    LogKind::SmtpReceive
-                } else {
-                    LogKind::OtherExchange
-                },
-            );
+            let v = v.trim();
+            return Some(if v.eq_ignore_ascii_case("SMTP Receive Protocol Log") {
+                LogKind::SmtpReceive
+            } else if v.eq_ignore_ascii_case("POP3 Protocol Log")
+                || v.eq_ignore_ascii_case("IMAP4 Protocol Log")
+            {
+                LogKind::PopImap
+            } else {
+                LogKind::OtherExchange
+            });
+        }
+        // The POP3 and IMAP4 back ends' logs may start at their `#Fields:`: their
+        // columns (`cIp`, `command`) are theirs alone.
+        if let Some(v) = d.strip_prefix("Fields:") {
+            return crate::exchange_popimap::is_popimap_fields(v).then_some(LogKind::PopImap);
         }
         None
     }
@@ -127,31 +138,75 @@ impl Columns {
     }
 }
 
-/// What a session has said so far.
-#[derive(Debug, Default)]
-struct Session {
-    /// The user an information line named as authenticated.
-    user: Option<String>,
-    /// When the entry was made, for eviction.
-    stamp: u64,
+/// Per-session state of a protocol log, keyed by its session id, at most
+/// [`MAX_SESSIONS`] at once: the oldest entry goes first when the cap is reached.
+#[derive(Debug)]
+pub(crate) struct Held<V> {
+    entries: HashMap<String, (V, u64)>,
+    /// Insertion order, for eviction; stale pairs (replaced or removed entries) are
+    /// skipped when they come up, and trimmed at twice the cap.
+    order: VecDeque<(u64, String)>,
+    next: u64,
+}
+
+impl<V> Default for Held<V> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<V> Held<V> {
+    /// Holds `value` for `session`, replacing what it had.
+    pub(crate) fn insert(&mut self, session: &str, value: V) {
+        self.next += 1;
+        let stamp = self.next;
+        self.entries.insert(session.to_owned(), (value, stamp));
+        self.order.push_back((stamp, session.to_owned()));
+        while self.entries.len() > MAX_SESSIONS || self.order.len() > 2 * MAX_SESSIONS {
+            let Some((stamp, id)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&id).is_some_and(|(_, s)| *s == stamp) {
+                self.entries.remove(&id);
+            }
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, session: &str) -> Option<&mut V> {
+        self.entries.get_mut(session).map(|(v, _)| v)
+    }
+
+    pub(crate) fn get(&self, session: &str) -> Option<&V> {
+        self.entries.get(session).map(|(v, _)| v)
+    }
+
+    pub(crate) fn remove(&mut self, session: &str) -> Option<V> {
+        self.entries.remove(session).map(|(v, _)| v)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 /// Reads one SMTP Receive protocol log.
 #[derive(Debug)]
 pub struct SmtpReceiveLog {
     columns: Columns,
-    sessions: HashMap<String, Session>,
-    order: VecDeque<(u64, String)>,
-    next: u64,
+    /// Sessions with an `AUTH` awaiting its reply, with the user an information line
+    /// named as authenticated.
+    sessions: Held<Option<String>>,
 }
 
 impl Default for SmtpReceiveLog {
     fn default() -> Self {
         Self {
             columns: Columns::from_fields(DEFAULT_FIELDS),
-            sessions: HashMap::new(),
-            order: VecDeque::new(),
-            next: 0,
+            sessions: Held::default(),
         }
     }
 }
@@ -185,18 +240,18 @@ impl SmtpReceiveLog {
         let data = get(c.data).unwrap_or("");
         match event {
             "<" if is_auth_command(data) => {
-                self.open(session);
+                self.sessions.insert(session, None);
             }
             "*" if get(c.context).is_some_and(|x| x.eq_ignore_ascii_case("authenticated")) => {
-                if let Some(s) = self.sessions.get_mut(session) {
-                    s.user = Some(data.to_owned()).filter(|u| !u.is_empty());
+                if let Some(user) = self.sessions.get_mut(session) {
+                    *user = Some(data.to_owned()).filter(|u| !u.is_empty());
                 }
             }
             ">" if data.starts_with("235 ") || data.starts_with("535 ") => {
                 let Some(time) = get(c.time).and_then(rfc3339) else {
                     return LineKind::Malformed;
                 };
-                let user = self.sessions.remove(session).and_then(|s| s.user);
+                let user = self.sessions.remove(session).flatten();
                 let success = data.starts_with("235 ");
                 let outcome = if success {
                     Outcome::Success
@@ -224,23 +279,6 @@ impl SmtpReceiveLog {
         LineKind::Request
     }
 
-    /// A session sent `AUTH`: it is held until its reply.
-    fn open(&mut self, session: &str) {
-        self.next += 1;
-        let stamp = self.next;
-        self.sessions
-            .insert(session.to_owned(), Session { user: None, stamp });
-        self.order.push_back((stamp, session.to_owned()));
-        while self.sessions.len() > MAX_SESSIONS || self.order.len() > 2 * MAX_SESSIONS {
-            let Some((stamp, id)) = self.order.pop_front() else {
-                break;
-            };
-            if self.sessions.get(&id).is_some_and(|s| s.stamp == stamp) {
-                self.sessions.remove(&id);
-            }
-        }
-    }
-
     /// Sessions held now.
     pub fn held(&self) -> usize {
         self.sessions.len()
@@ -255,7 +293,7 @@ fn is_auth_command(data: &str) -> bool {
 }
 
 /// `203.0.113.7:51234` or `[2001:db8::7]:51234` → address and port.
-fn endpoint(text: &str) -> Option<(std::net::IpAddr, u16)> {
+pub(crate) fn endpoint(text: &str) -> Option<(std::net::IpAddr, u16)> {
     let text = text.trim();
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
@@ -273,7 +311,7 @@ fn endpoint(text: &str) -> Option<(std::net::IpAddr, u16)> {
 
 /// Splits a CSV line: fields separated by commas, a quoted field (`"a, ""b"""`) may
 /// hold commas and doubled quotes. `None` for an unterminated quote or too many fields.
-fn split_csv(line: &str) -> Option<Vec<String>> {
+pub(crate) fn split_csv(line: &str) -> Option<Vec<String>> {
     let mut fields = Vec::with_capacity(9);
     let mut chars = line.chars().peekable();
     loop {

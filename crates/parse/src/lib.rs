@@ -44,6 +44,7 @@ pub mod entra;
 pub mod envelope;
 pub mod eventlog;
 pub mod exchange;
+pub mod exchange_popimap;
 pub mod exchange_smtp;
 pub mod exim;
 pub mod format;

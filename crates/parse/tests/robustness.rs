@@ -234,6 +234,8 @@ fn documents() -> Vec<(portcullis_parse::InputFormat, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     [
         ("exchange-iis.log", InputFormat::W3c),
+        ("exchange-smtp-receive.log", InputFormat::W3c),
+        ("exchange-popimap.log", InputFormat::W3c),
         ("entra-graph.json", InputFormat::Json),
         ("entra-signinlogs.jsonl", InputFormat::Json),
         ("windows-winlogbeat.jsonl", InputFormat::Json),

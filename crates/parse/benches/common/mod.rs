@@ -109,7 +109,108 @@ pub fn documents(n: usize) -> Vec<(&'static str, InputFormat, Vec<String>)> {
         ("winlogbeat", InputFormat::Json, winlogbeat),
         ("keycloak", InputFormat::Json, keycloak),
         ("custom", InputFormat::Json, custom_records(n)),
+        ("exchange-smtp", InputFormat::W3c, smtp_receive_lines(n)),
+        ("exchange-popimap", InputFormat::W3c, popimap_lines(n)),
     ]
+}
+
+/// Exchange's SMTP Receive protocol log: sessions of client submission, a third of them
+/// with a failed `AUTH`, the rest connecting, greeting, authenticating and sending.
+fn smtp_receive_lines(n: usize) -> Vec<String> {
+    let mut rng = Rng(13);
+    let mut out = vec![
+        "#Software: Microsoft Exchange Server".to_owned(),
+        "#Log-type: SMTP Receive Protocol Log".to_owned(),
+        "#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context".to_owned(),
+    ];
+    let mut session = 0u64;
+    while out.len() < n {
+        session += 1;
+        let ip = format!("203.0.{}.{}", rng.below(256), rng.below(256));
+        let port = 1024 + rng.below(60_000);
+        let (h, m, sec) = ((session / 3600) % 24, (session / 60) % 60, session % 60);
+        let line = |seq: u32, event: &str, data: &str, context: &str| {
+            format!(
+                "2024-06-23T{h:02}:{m:02}:{sec:02}.{seq:03}Z,EX01\\Client Frontend EX01,08DC9A{session:010X},{seq},10.1.0.10:587,{ip}:{port},{event},{data},{context}"
+            )
+        };
+        out.push(line(0, "+", "", ""));
+        out.push(line(1, "<", "EHLO [192.168.1.5]", ""));
+        out.push(line(2, ">", "\"250  EX01.example.org Hello [203.0.113.7] SIZE 37748736 PIPELINING DSN ENHANCEDSTATUSCODES STARTTLS AUTH GSSAPI NTLM LOGIN BINARYMIME CHUNKING\"", ""));
+        out.push(line(3, "<", "AUTH LOGIN", ""));
+        if rng.below(3) == 0 {
+            out.push(line(4, ">", "535 5.7.3 Authentication unsuccessful", ""));
+        } else {
+            let user = format!("{}.{}", rng.pick(FIRST), rng.pick(LAST));
+            out.push(line(4, "*", &format!("EXAMPLE\\{user}"), "authenticated"));
+            out.push(line(5, ">", "235 2.7.0 Authentication successful", ""));
+            out.push(line(
+                6,
+                "<",
+                &format!("MAIL FROM:<{user}@example.org> SIZE=2048"),
+                "",
+            ));
+            out.push(line(7, ">", "250 2.1.0 Sender OK", ""));
+        }
+        out.push(line(9, "-", "", "Local"));
+    }
+    out.truncate(n);
+    out
+}
+
+/// Exchange's IMAP4 protocol log: sessions that log in (a third of them failing) and
+/// then select, fetch and log out.
+fn popimap_lines(n: usize) -> Vec<String> {
+    let mut rng = Rng(17);
+    let mut out = vec![
+        "#Software: Microsoft Exchange Server".to_owned(),
+        "#Log-type: IMAP4 Protocol Log".to_owned(),
+        "#Fields: dateTime,sessionId,seqNumber,sIp,cIp,user,duration,rqsize,rpsize,command,parameters,context".to_owned(),
+    ];
+    let mut session = 0u64;
+    while out.len() < n {
+        session += 1;
+        let ip = format!("198.51.{}.{}", rng.below(256), rng.below(256));
+        let port = 1024 + rng.below(60_000);
+        let user = format!("{}.{}@example.org", rng.pick(FIRST), rng.pick(LAST));
+        let (h, m, sec) = ((session / 3600) % 24, (session / 60) % 60, session % 60);
+        let line = |seq: u32, who: &str, command: &str, parameters: &str, context: &str| {
+            format!(
+                "2024-06-23T{h:02}:{m:02}:{sec:02}.{seq:03}Z,{session:016X},{seq},10.1.0.10:993,{ip}:{port},{who},3,20,120,{command},{parameters},{context}"
+            )
+        };
+        out.push(line(0, "", "OpenSession", "", ""));
+        out.push(line(1, "", "capability", "", "R=OK"));
+        if rng.below(3) == 0 {
+            out.push(line(
+                2,
+                "",
+                "login",
+                &format!("{user} *****"),
+                "\"R=\"\"a2 NO LOGIN failed.\"\"\"",
+            ));
+        } else {
+            out.push(line(
+                2,
+                &user,
+                "login",
+                &format!("{user} *****"),
+                "\"R=OK;Msg=\"\"Proxy:MBX01.example.org:1993:SSL;ProxySuccess\"\"\"",
+            ));
+            out.push(line(3, &user, "select", "INBOX", "R=OK;Rows=0"));
+            out.push(line(
+                4,
+                &user,
+                "fetch",
+                "1:10 (FLAGS ENVELOPE)",
+                "R=OK;Rows=10",
+            ));
+        }
+        out.push(line(5, "", "logout", "", "R=OK"));
+        out.push(line(6, "", "CloseSession", "", ""));
+    }
+    out.truncate(n);
+    out
 }
 
 /// An application's own JSON log of logins (~400 B a record), read by the mapping of

@@ -103,7 +103,7 @@ fn held_sessions_are_capped_and_go_at_disconnect() {
         log.push(&line(s, "<", "AUTH LOGIN"), &o, &mut out);
     }
     assert_eq!(log.held(), MAX_SESSIONS);
-    assert!(log.order.len() <= 2 * MAX_SESSIONS);
+    assert!(log.sessions.order.len() <= 2 * MAX_SESSIONS);
     log.push(&line(MAX_SESSIONS + 999, "-", ""), &o, &mut out);
     assert_eq!(log.held(), MAX_SESSIONS - 1);
     // The oldest went: its reply still counts, without a user.
