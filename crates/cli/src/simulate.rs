@@ -19,7 +19,8 @@ use portcullis_sim::{Options, Scenario, Simulation};
 /// byte-identical files. The output folder gets, as the scenario asks, `mail.log`
 /// (Dovecot and Postfix), `auth.log` (OpenSSH), `u_ex.log` (Exchange's IIS log: OWA,
 /// ActiveSync), `signins.jsonl` (Entra ID), `security.jsonl` (Windows, winlogbeat),
-/// `openvpn.log` and `keycloak.jsonl` (Keycloak login events), and `truth.json`: every source with its role, every campaign, the
+/// `openvpn.log`, `keycloak.jsonl` (Keycloak login events) and `imap4.log` (Exchange's
+/// IMAP4 protocol log), and `truth.json`: every source with its role, every campaign, the
 /// accounts that fell.
 ///
 /// Examples:

@@ -935,6 +935,96 @@ fn small_office_quality() {
     }
 }
 
+/// `exchange-site` with IMAP served by Exchange itself: the botnet's IMAP attempts are
+/// in Exchange's IMAP4 protocol log (`imap4.log`) instead of Dovecot's. `analyze` given
+/// the folder's logs with no flags finds one spray through Exchange and sshd, and names
+/// the accounts that fell over Exchange's IMAP.
+#[test]
+fn one_spray_across_owa_exchange_imap_and_ssh_is_one_campaign() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/exchange-site.toml"),
+    )
+    .unwrap();
+    let mut edited = text.clone();
+    for (from, to) in [
+        ("imap = 25", "exchange_imap = 25"),
+        (
+            r#"formats = ["mail", "exchange", "ssh"]"#,
+            r#"formats = ["mail", "exchange", "ssh", "exchange_imap"]"#,
+        ),
+        (
+            r#"services = ["owa", "imap", "ssh"]"#,
+            r#"services = ["owa", "exchange_imap", "ssh"]"#,
+        ),
+    ] {
+        assert!(edited.contains(from), "exchange-site.toml has {from}");
+        edited = edited.replace(from, to);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scenario = d.join("exchange-imap.toml");
+    std::fs::write(&scenario, edited).unwrap();
+    let out = run(&[
+        "simulate",
+        "--file",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        d.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let logs: Vec<String> = ["u_ex.log", "imap4.log", "auth.log", "mail.log"]
+        .iter()
+        .map(|f| d.join(f).to_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec!["analyze", "-q", "--format", "json"];
+    args.extend(logs.iter().map(String::as_str));
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["input"]["unparsed_auth_lines"], 0);
+    let campaigns = report["campaigns"].as_array().unwrap();
+    assert_eq!(campaigns.len(), 1, "{campaigns:?}");
+    assert_eq!(campaigns[0]["kind"], "password_spray");
+    assert_eq!(
+        campaigns[0]["services"],
+        serde_json::json!(["sshd", "exchange"])
+    );
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(d.join("truth.json")).unwrap()).unwrap();
+    let attackers: std::collections::HashSet<&str> = truth["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["role"] == "attacker")
+        .map(|s| s["address"].as_str().unwrap())
+        .collect();
+    let compromised: std::collections::HashSet<&str> = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "compromised")
+        .map(|a| a["user"].as_str().unwrap())
+        .collect();
+    let imap = json_lines(&run(&["events", &logs[1]]));
+    assert!(imap.iter().all(|e| e["protocol"] == "imap"));
+    let fell: Vec<&str> = imap
+        .iter()
+        .filter(|e| e["outcome"] == "success")
+        .filter(|e| e["source"].as_str().is_some_and(|a| attackers.contains(a)))
+        .map(|e| e["account"].as_str().unwrap())
+        .collect();
+    assert!(!fell.is_empty(), "no account fell over Exchange's IMAP");
+    for account in fell {
+        assert!(
+            compromised.contains(account),
+            "{account}, which fell over Exchange's IMAP, is not named"
+        );
+    }
+}
+
 /// The logs `exchange-site` writes, one per door: OWA (IIS), IMAP (mail), SSH.
 const EXCHANGE_SITE_LOGS: [&str; 3] = ["u_ex.log", "mail.log", "auth.log"];
 

@@ -206,7 +206,7 @@ impl Simulation {
     /// The event an attempt is, as its server's log reads back, stamped `time` (the
     /// attempt's own time, or the moment it is sent live). What a log does not tell is
     /// left out as the parser leaves it out: Postfix and OpenVPN log no user for a
-    /// failed login, Dovecot, Postfix and IIS no client port; Postfix, OpenVPN and Exchange's web doors
+    /// failed login, Dovecot, Postfix and IIS no client port; Postfix, OpenVPN and Exchange's doors
     /// answer an unknown name as a wrong password (IIS as Windows does).
     pub fn event(&self, a: &Attempt, time: EventTime) -> Event {
         use portcullis_core::Service as Logged;
@@ -214,7 +214,7 @@ impl Simulation {
             Service::Imap | Service::Pop3 => Logged::Dovecot,
             Service::Smtp => Logged::Postfix,
             Service::Ssh => Logged::Sshd,
-            Service::Owa | Service::Activesync => Logged::Exchange,
+            Service::Owa | Service::Activesync | Service::ExchangeImap => Logged::Exchange,
             Service::Entra => Logged::Entra,
             Service::Vpn => Logged::Openvpn,
             Service::Rdp => Logged::Windows,
@@ -222,7 +222,11 @@ impl Simulation {
         };
         let outcome = match (a.service, a.outcome) {
             (
-                Service::Smtp | Service::Owa | Service::Activesync | Service::Vpn,
+                Service::Smtp
+                | Service::Owa
+                | Service::Activesync
+                | Service::Vpn
+                | Service::ExchangeImap,
                 Outcome::Failure(_),
             ) => Outcome::Failure(portcullis_core::Reason::BadPassword),
             // Keycloak's errors tell these two apart; any other failure is written as
@@ -243,7 +247,7 @@ impl Simulation {
             // A failure is read from Dovecot's auth-worker line, which does not say
             // which protocol the client spoke.
             Service::Imap | Service::Pop3 if a.outcome.is_failure() => None,
-            Service::Imap => Some(Protocol::Imap),
+            Service::Imap | Service::ExchangeImap => Some(Protocol::Imap),
             Service::Pop3 => Some(Protocol::Pop3),
             Service::Smtp => Some(Protocol::Smtp),
             Service::Ssh => Some(Protocol::Ssh),
@@ -267,11 +271,14 @@ impl Simulation {
             e.user = Some(name);
         }
         e.host = match a.service.format() {
-            Format::Exchange | Format::Entra | Format::Keycloak => None,
+            Format::Exchange | Format::Entra | Format::Keycloak | Format::ExchangeImap => None,
             _ => Some(self.scenario.output.host.clone()),
         };
         if a.service == Service::Sso {
             e.session = render::keycloak::session(a);
+        }
+        if a.service == Service::ExchangeImap {
+            e.session = Some(render::exchange_imap::session(a));
         }
         if a.service == Service::Entra {
             e.session = Some(render::entra::correlation_id(a.tag));
@@ -287,7 +294,7 @@ impl Simulation {
     /// syslog stamps and winlogbeat to the millisecond), IIS and Entra in UTC.
     pub fn logged_event(&self, a: &Attempt) -> Event {
         let ms = match (a.service.format(), self.scenario.output.stamp) {
-            (Format::Windows | Format::Keycloak, _)
+            (Format::Windows | Format::Keycloak | Format::ExchangeImap, _)
             | (Format::Mail | Format::Ssh | Format::Openvpn, StampStyle::Iso8601) => a.at_ms,
             _ => a.at_ms.div_euclid(1000) * 1000,
         };
@@ -299,7 +306,7 @@ impl Simulation {
         let mut e = self.event(a, EventTime { instant, offset });
         e.session = match a.service {
             Service::Imap | Service::Pop3 => Some(render::session(a.tag)),
-            Service::Entra | Service::Sso => e.session,
+            Service::Entra | Service::Sso | Service::ExchangeImap => e.session,
             _ => None,
         };
         e

@@ -236,11 +236,13 @@ pub enum Format {
     /// Keycloak login events as the admin REST API returns them, one JSON object a
     /// line.
     Keycloak,
+    /// Exchange Server's IMAP4 protocol log (its front end).
+    ExchangeImap,
 }
 
 impl Format {
     /// Every format, in file order.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Mail,
         Format::Ssh,
         Format::Exchange,
@@ -248,6 +250,7 @@ impl Format {
         Format::Windows,
         Format::Openvpn,
         Format::Keycloak,
+        Format::ExchangeImap,
     ];
 
     /// The file the format is written to.
@@ -260,6 +263,7 @@ impl Format {
             Format::Windows => "security.jsonl",
             Format::Openvpn => "openvpn.log",
             Format::Keycloak => "keycloak.jsonl",
+            Format::ExchangeImap => "imap4.log",
         }
     }
 
@@ -273,6 +277,7 @@ impl Format {
             Format::Windows => "windows",
             Format::Openvpn => "openvpn",
             Format::Keycloak => "keycloak",
+            Format::ExchangeImap => "exchange_imap",
         }
     }
 
@@ -405,6 +410,8 @@ pub enum Service {
     Rdp,
     /// Single sign-on through Keycloak (its login form).
     Sso,
+    /// IMAP to Exchange Server (its IMAP4 service).
+    ExchangeImap,
 }
 
 impl Service {
@@ -418,6 +425,7 @@ impl Service {
             Service::Vpn => Format::Openvpn,
             Service::Rdp => Format::Windows,
             Service::Sso => Format::Keycloak,
+            Service::ExchangeImap => Format::ExchangeImap,
         }
     }
 
@@ -434,6 +442,7 @@ impl Service {
             Service::Vpn => "vpn",
             Service::Rdp => "rdp",
             Service::Sso => "sso",
+            Service::ExchangeImap => "exchange_imap",
         }
     }
 }
@@ -581,7 +590,7 @@ impl Scenario {
         }
         if self.output.formats.is_empty() {
             return Err(bad(
-                "output.formats must name at least one of mail, ssh, exchange, entra, windows, openvpn, keycloak",
+                "output.formats must name at least one of mail, ssh, exchange, entra, windows, openvpn, keycloak, exchange_imap",
             ));
         }
         if let Some(doors) = &b.doors {

@@ -26,14 +26,14 @@ ssh_users = 10
 
 [benign]
 logins_per_day = 40
-doors = { imap = 2, pop3 = 1, smtp = 1, owa = 3, activesync = 3, entra = 3, vpn = 2, rdp = 1, sso = 2 }
+doors = { imap = 2, pop3 = 1, smtp = 1, owa = 3, activesync = 3, entra = 3, vpn = 2, rdp = 1, sso = 2, exchange_imap = 2 }
 ipv6_share = 0.4
 typo_rate = 0.1
 stale_devices = 3
 deliveries_per_day = 5
 
 [output]
-formats = ["mail", "ssh", "exchange", "entra", "windows", "openvpn", "keycloak"]
+formats = ["mail", "ssh", "exchange", "entra", "windows", "openvpn", "keycloak", "exchange_imap"]
 stamp = "rfc3164"
 host = "srv01"
 
@@ -45,7 +45,7 @@ sources = 60
 ipv6_share = 0.4
 passwords = 4
 unknown_share = 0.2
-services = ["imap", "pop3", "smtp", "ssh", "owa", "activesync", "entra", "vpn", "rdp", "sso"]
+services = ["imap", "pop3", "smtp", "ssh", "owa", "activesync", "entra", "vpn", "rdp", "sso", "exchange_imap"]
 
 [[attack]]
 kind = "password_spray"
@@ -148,6 +148,7 @@ fn round_trip(stamp: &str, seed: u64) {
         Service::Vpn,
         Service::Rdp,
         Service::Sso,
+        Service::ExchangeImap,
     ] {
         assert!(
             has(&|a| a.service == door && a.source.is_ipv6()),

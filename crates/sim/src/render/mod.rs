@@ -13,6 +13,7 @@
 mod dovecot;
 pub mod entra;
 mod exchange;
+pub mod exchange_imap;
 pub mod keycloak;
 mod noise;
 mod openvpn;
@@ -162,6 +163,10 @@ pub(crate) fn slot(
         let buf = &mut out.files[Format::Exchange.index()];
         out.lines += exchange::header(buf, sim.start_ms);
     }
+    if k == 0 && sim.scenario.output.formats.contains(&Format::ExchangeImap) {
+        let buf = &mut out.files[Format::ExchangeImap.index()];
+        out.lines += exchange_imap::header(buf, sim.start_ms);
+    }
     let (mut i, mut j) = (0, 0);
     while i < attempts.len() || j < deliveries.len() {
         let take_attempt =
@@ -219,6 +224,10 @@ fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
             out.lines += keycloak::attempt(buf, a, &name, &sim.scenario.organisation.domain);
             return;
         }
+        Service::ExchangeImap => {
+            out.lines += exchange_imap::attempt(buf, a, &name, server);
+            return;
+        }
         _ => {}
     }
     let mut lines = Lines {
@@ -234,7 +243,12 @@ fn attempt(sim: &Simulation, a: &Attempt, out: &mut SlotOutput) {
         Service::Smtp => postfix::attempt(&mut lines, a, &name),
         Service::Ssh => sshd::attempt(&mut lines, a, &name),
         Service::Vpn => openvpn::attempt(&mut lines, a, &name),
-        Service::Owa | Service::Activesync | Service::Entra | Service::Rdp | Service::Sso => {}
+        Service::Owa
+        | Service::Activesync
+        | Service::Entra
+        | Service::Rdp
+        | Service::Sso
+        | Service::ExchangeImap => {}
     }
 }
 
