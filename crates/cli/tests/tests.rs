@@ -935,6 +935,52 @@ fn small_office_quality() {
     }
 }
 
+/// The addresses the ground truth names as attackers.
+fn truth_attackers(truth: &Value) -> std::collections::HashSet<&str> {
+    truth["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["role"] == "attacker")
+        .map(|s| s["address"].as_str().unwrap())
+        .collect()
+}
+
+/// The accounts a report names as compromised.
+fn reported_compromised(report: &Value) -> Vec<&str> {
+    report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "compromised")
+        .map(|a| a["user"].as_str().unwrap())
+        .collect()
+}
+
+/// The attackers' logins in one log's events (read as `events` reads it) fell on some
+/// accounts, and the report names each of them as compromised.
+fn assert_fallen_named(
+    events: &[Value],
+    attackers: &std::collections::HashSet<&str>,
+    report: &Value,
+    what: &str,
+) {
+    let compromised = reported_compromised(report);
+    let fell: Vec<&str> = events
+        .iter()
+        .filter(|e| e["outcome"] == "success")
+        .filter(|e| e["source"].as_str().is_some_and(|a| attackers.contains(a)))
+        .map(|e| e["account"].as_str().unwrap())
+        .collect();
+    assert!(!fell.is_empty(), "{what}: no account fell here");
+    for account in fell {
+        assert!(
+            compromised.contains(&account),
+            "{what}: {account}, which fell here, is not named"
+        );
+    }
+}
+
 /// `exchange-site` with IMAP served by Exchange itself: the botnet's IMAP attempts are
 /// in Exchange's IMAP4 protocol log (`imap4.log`) instead of Dovecot's. `analyze` given
 /// the folder's logs with no flags finds one spray through Exchange and sshd, and names
@@ -994,35 +1040,9 @@ fn one_spray_across_owa_exchange_imap_and_ssh_is_one_campaign() {
     );
     let truth: Value =
         serde_json::from_slice(&std::fs::read(d.join("truth.json")).unwrap()).unwrap();
-    let attackers: std::collections::HashSet<&str> = truth["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["role"] == "attacker")
-        .map(|s| s["address"].as_str().unwrap())
-        .collect();
-    let compromised: std::collections::HashSet<&str> = report["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["status"] == "compromised")
-        .map(|a| a["user"].as_str().unwrap())
-        .collect();
     let imap = json_lines(&run(&["events", &logs[1]]));
     assert!(imap.iter().all(|e| e["protocol"] == "imap"));
-    let fell: Vec<&str> = imap
-        .iter()
-        .filter(|e| e["outcome"] == "success")
-        .filter(|e| e["source"].as_str().is_some_and(|a| attackers.contains(a)))
-        .map(|e| e["account"].as_str().unwrap())
-        .collect();
-    assert!(!fell.is_empty(), "no account fell over Exchange's IMAP");
-    for account in fell {
-        assert!(
-            compromised.contains(account),
-            "{account}, which fell over Exchange's IMAP, is not named"
-        );
-    }
+    assert_fallen_named(&imap, &truth_attackers(&truth), &report, "Exchange's IMAP");
 }
 
 /// The logs `exchange-site` writes, one per door: OWA (IIS), IMAP (mail), SSH.
@@ -1098,23 +1118,10 @@ fn one_spray_across_owa_imap_and_ssh_is_one_campaign() {
             .map(|s| s["address"].as_str().unwrap())
             .collect();
         assert_eq!(c["sources"].as_u64(), Some(reported.len() as u64));
-        let attackers: std::collections::HashSet<&str> = truth["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["role"] == "attacker")
-            .map(|s| s["address"].as_str().unwrap())
-            .collect();
+        let attackers = truth_attackers(&truth);
 
         // Door by door, read as `events` reads each file: the botnet's sources there
         // are in the campaign, and its logins there are named as compromised.
-        let compromised: std::collections::HashSet<&str> = report["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["status"] == "compromised")
-            .map(|a| a["user"].as_str().unwrap())
-            .collect();
         for (door, log) in doors.iter().zip(&logs) {
             let events = json_lines(&run(&["events", log]));
             let here: std::collections::HashSet<&str> = events
@@ -1128,22 +1135,12 @@ fn one_spray_across_owa_imap_and_ssh_is_one_campaign() {
                 "seed {seed}, {door}: {found} of {} of the botnet's sources here in the campaign",
                 here.len()
             );
-            let fell: Vec<&str> = events
-                .iter()
-                .filter(|e| e["outcome"] == "success")
-                .filter(|e| e["source"].as_str().is_some_and(|a| attackers.contains(a)))
-                .map(|e| e["account"].as_str().unwrap())
-                .collect();
-            assert!(
-                !fell.is_empty(),
-                "seed {seed}, {door}: no account fell here"
+            assert_fallen_named(
+                &events,
+                &attackers,
+                &report,
+                &format!("seed {seed}, {door}"),
             );
-            for account in fell {
-                assert!(
-                    compromised.contains(account),
-                    "seed {seed}: {account}, which fell on {door}, is not named"
-                );
-            }
         }
     }
 }
@@ -1176,13 +1173,7 @@ fn analyze_says_when_one_person_has_two_names() {
         tried(&joined),
         tried(&split)
     );
-    let fell: Vec<&str> = joined["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["status"] == "compromised")
-        .map(|a| a["user"].as_str().unwrap())
-        .collect();
+    let fell = reported_compromised(&joined);
     assert!(!fell.is_empty());
     assert!(
         fell.iter().all(|a| a.ends_with("@exchange.example")),

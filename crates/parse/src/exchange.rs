@@ -46,6 +46,23 @@ pub enum LineKind {
     Malformed,
 }
 
+impl LineKind {
+    /// A W3C-style line's record, or what the line is when it holds none: a directive
+    /// (a `#Fields:` one handed to `fields` first) or a blank line. Shared by the IIS
+    /// reader and Exchange's own protocol logs.
+    pub(crate) fn record(line: &str, fields: impl FnOnce(&str)) -> Result<&str, LineKind> {
+        match w3c::classify(line) {
+            w3c::Line::Fields(f) => {
+                fields(f);
+                Err(LineKind::Directive)
+            }
+            w3c::Line::Directive => Err(LineKind::Directive),
+            w3c::Line::Blank => Err(LineKind::Request),
+            w3c::Line::Record(line) => Ok(line),
+        }
+    }
+}
+
 /// An OWA forms logon waiting for its outcome.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -142,14 +159,9 @@ impl IisLog {
         origin: &Origin,
         out: &mut Vec<Event>,
     ) -> LineKind {
-        let line = match w3c::classify(line) {
-            w3c::Line::Fields(fields) => {
-                self.columns = Columns::from_fields(fields);
-                return LineKind::Directive;
-            }
-            w3c::Line::Directive => return LineKind::Directive,
-            w3c::Line::Blank => return LineKind::Request,
-            w3c::Line::Record(line) => line,
+        let line = match LineKind::record(line, |f| self.columns = Columns::from_fields(f)) {
+            Ok(line) => line,
+            Err(kind) => return kind,
         };
         let mut f = Fields::default();
         let c = self.columns;

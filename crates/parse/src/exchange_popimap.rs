@@ -51,7 +51,6 @@ use crate::exchange::LineKind;
 pub use crate::exchange_smtp::MAX_SESSIONS;
 use crate::exchange_smtp::{Held, endpoint, split_csv};
 use crate::jsonlog::rfc3339;
-use crate::w3c;
 
 /// Where the fields are, from `#Fields:`.
 #[derive(Debug, Clone, Copy)]
@@ -132,22 +131,14 @@ const BACK_END_PORTS: [u16; 2] = [1993, 1995];
 impl PopImapLog {
     /// Reads one line (a directive or a CSV record), appending the event it makes.
     pub fn push(&mut self, line: &str, origin: &Origin, out: &mut Vec<Event>) -> LineKind {
-        let line = match w3c::classify(line) {
-            w3c::Line::Fields(fields) => {
-                self.columns = Columns::from_fields(fields);
-                return LineKind::Directive;
-            }
-            w3c::Line::Directive => return LineKind::Directive,
-            w3c::Line::Blank => return LineKind::Request,
-            w3c::Line::Record(line) => line,
-        };
-        let Some(f) = split_csv(line) else {
-            return LineKind::Malformed;
+        let line = match LineKind::record(line, |f| self.columns = Columns::from_fields(f)) {
+            Ok(line) => line,
+            Err(kind) => return kind,
         };
         let c = self.columns;
-        if f.len() != c.count {
+        let Some(f) = split_csv(line).filter(|f| f.len() == c.count) else {
             return LineKind::Malformed;
-        }
+        };
         let get = |i: Option<usize>| i.and_then(|i| f.get(i)).map(String::as_str);
         let (Some(session), Some(command)) = (get(c.session), get(c.command)) else {
             return LineKind::Malformed;

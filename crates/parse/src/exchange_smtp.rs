@@ -42,7 +42,6 @@ use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service};
 
 use crate::exchange::LineKind;
 use crate::jsonlog::rfc3339;
-use crate::w3c;
 
 /// Sessions with an `AUTH` awaiting its reply held at once.
 pub const MAX_SESSIONS: usize = 65_536;
@@ -217,22 +216,14 @@ const MAX_FIELDS: usize = 32;
 impl SmtpReceiveLog {
     /// Reads one line (a directive or a CSV record), appending the event it completes.
     pub fn push(&mut self, line: &str, origin: &Origin, out: &mut Vec<Event>) -> LineKind {
-        let line = match w3c::classify(line) {
-            w3c::Line::Fields(fields) => {
-                self.columns = Columns::from_fields(fields);
-                return LineKind::Directive;
-            }
-            w3c::Line::Directive => return LineKind::Directive,
-            w3c::Line::Blank => return LineKind::Request,
-            w3c::Line::Record(line) => line,
-        };
-        let Some(f) = split_csv(line) else {
-            return LineKind::Malformed;
+        let line = match LineKind::record(line, |f| self.columns = Columns::from_fields(f)) {
+            Ok(line) => line,
+            Err(kind) => return kind,
         };
         let c = self.columns;
-        if f.len() != c.count {
+        let Some(f) = split_csv(line).filter(|f| f.len() == c.count) else {
             return LineKind::Malformed;
-        }
+        };
         let get = |i: Option<usize>| i.and_then(|i| f.get(i)).map(String::as_str);
         let (Some(session), Some(event)) = (get(c.session), get(c.event)) else {
             return LineKind::Malformed;
