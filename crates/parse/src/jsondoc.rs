@@ -6,7 +6,10 @@
 //! generic machinery costs more per token than the reading does. A [`Doc`] keeps only
 //! the object keys its [`Keys`] name, at every depth, as a vector of pairs, with
 //! strings borrowed from the record where they have no escapes; the rest of the
-//! record is checked as JSON by a scanner made for skipping, and never built.
+//! record is checked as JSON by a scanner made for skipping, and never built. Its
+//! strings are scanned sixteen bytes a step (the private `jsonstr` module); the compact shapes
+//! `"key":value` and `,"` are taken with one look, and whitespace is skipped only where
+//! there is some.
 //!
 //! What is accepted is exactly what `serde_json::from_slice` accepts when it skips the
 //! same keys (RFC 8259 with `serde_json`'s limits): strings that are kept (and every
@@ -22,6 +25,8 @@
 use std::borrow::Cow;
 
 use serde_json::{Number, Value};
+
+use crate::jsonstr::next_special;
 
 /// What the JSON readers need of a parsed value.
 pub trait JsonNode: Sized {
@@ -231,39 +236,6 @@ struct Scanner<'a, 'k> {
     frames: Vec<u8>,
 }
 
-/// A byte that ends a run of plain string content: a quote, a backslash or a
-/// control character (which JSON strings may not hold).
-fn is_special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
-}
-
-/// The position of the first special byte of `b[i..]`, or `b.len()`. Eight bytes at
-/// a time: the lowest flagged byte of each test is exact (borrows only run upwards).
-#[inline(always)]
-fn next_special(b: &[u8], mut i: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        let quote = w ^ (LO * u64::from(b'"'));
-        let slash = w ^ (LO * u64::from(b'\\'));
-        let found = (quote.wrapping_sub(LO) & !quote)
-            | (slash.wrapping_sub(LO) & !slash)
-            | (w.wrapping_sub(LO * 0x20) & !w);
-        let found = found & HI;
-        if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !is_special(b[i]) {
-        i += 1;
-    }
-    i
-}
-
 impl<'a> Scanner<'a, '_> {
     /// `b[from..to]` as text, if it is UTF-8 (`from` and `to` are at ASCII bytes).
     #[inline]
@@ -360,9 +332,7 @@ impl<'a> Scanner<'a, '_> {
                 let key = self.string()?;
                 self.keys.keeps(key.as_bytes()).then_some(key)
             };
-            self.whitespace();
-            self.eat(b':')?;
-            self.whitespace();
+            self.colon()?;
             match key {
                 Some(key) => {
                     let value = self.value(depth)?;
@@ -372,11 +342,22 @@ impl<'a> Scanner<'a, '_> {
                 None if self.peek() == Some(b'"') => self.skip_string_from(self.i + 1)?,
                 None => self.skip()?,
             }
-            self.whitespace();
+            // The compact shape: a comma right after the value, a key right after it.
             match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
+                Some(b',') if self.b.get(self.i + 1) == Some(&b'"') => self.i += 1,
+                Some(b' ' | b'\n' | b'\t' | b'\r' | b',') => {
                     self.whitespace();
+                    match self.peek() {
+                        Some(b',') => {
+                            self.i += 1;
+                            self.whitespace();
+                        }
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Doc::Object(members));
+                        }
+                        _ => return Err(Malformed),
+                    }
                 }
                 Some(b'}') => {
                     self.i += 1;
@@ -538,6 +519,14 @@ impl<'a> Scanner<'a, '_> {
                 let Some(&open) = self.frames.last() else {
                     return Ok(());
                 };
+                // The compact shape first: `,"` in an object, `,` and a value in an array.
+                if self.peek() == Some(b',') && self.b.get(self.i + 1) == Some(&b'"') {
+                    self.i += 1;
+                    if open == b'{' {
+                        self.skip_key()?;
+                    }
+                    break;
+                }
                 self.whitespace();
                 match (open, self.peek()) {
                     (_, Some(b',')) => {
@@ -560,15 +549,31 @@ impl<'a> Scanner<'a, '_> {
 
     /// Skips `"key":` and the whitespace after it. Like `serde_json`, the keys of a
     /// skipped object are not checked for UTF-8.
+    #[inline(always)]
     fn skip_key(&mut self) -> Scan<()> {
         if self.peek() != Some(b'"') {
             return Err(Malformed);
         }
         self.skip_string_from(self.i + 1)?;
-        self.whitespace();
-        self.eat(b':')?;
-        self.whitespace();
-        Ok(())
+        self.colon()
+    }
+
+    /// Skips the `:` after a key and the whitespace around it; the compact shape
+    /// `"key":value` is one look.
+    #[inline(always)]
+    fn colon(&mut self) -> Scan<()> {
+        match self.b.get(self.i..self.i + 2) {
+            Some([b':', next]) if !matches!(next, b' ' | b'\n' | b'\t' | b'\r') => {
+                self.i += 1;
+                Ok(())
+            }
+            _ => {
+                self.whitespace();
+                self.eat(b':')?;
+                self.whitespace();
+                Ok(())
+            }
+        }
     }
 }
 
@@ -863,6 +868,87 @@ mod tests {
         }
     }
 
+    /// Keys and values whose ends, escapes, control bytes and multi-byte characters
+    /// fall at every place around the string scanner's 16-byte blocks and the end of
+    /// the record.
+    #[test]
+    fn strings_across_block_ends_agree_with_serde_json() {
+        let k = keys(&["a", "Value", "é"]);
+        let endings: &[&[u8]] = &[
+            b"",
+            b"\\\"",
+            b"\\\\",
+            b"\\u00e9",
+            b"\\ud83d\\ude00",
+            b"\\",
+            b"\\x",
+            b"\\u12",
+            b"\x00",
+            b"\x1f",
+            b"\n",
+            b"\x7f",
+            "é".as_bytes(),
+            "文".as_bytes(),
+            b"\xc3",
+            b"\xff",
+        ];
+        for pad in 0..40 {
+            let fill = vec![b'x'; pad];
+            for end in endings {
+                for key in [&b"a"[..], b"zz"] {
+                    let mut value = fill.clone();
+                    value.extend_from_slice(end);
+                    // As a kept or skipped value, as a key, and at the record's end.
+                    let cases = [
+                        [&b"{\""[..], key, b"\":\"", &value, b"\",\"b\":1}"].concat(),
+                        [&b"{\""[..], key, b"\":\"", &value, b"\"}"].concat(),
+                        [&b"{\"b\":{\""[..], &value, b"\":2},\"", key, b"\":3}"].concat(),
+                        [&b"{\""[..], &value, b"\":\"", &value, b"\"}"].concat(),
+                        [&b"[\""[..], &value, b"\"]"].concat(),
+                        [&b"\""[..], &value, b"\""].concat(),
+                        // Cut short: the record ends inside the string.
+                        [&b"{\""[..], key, b"\":\"", &value].concat(),
+                    ];
+                    for case in &cases {
+                        same_as_reference(case, &k).unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The compact shape (`"key":value,`) has its own fast path; every separator of a
+    /// record in turn gets whitespace or a stray byte instead.
+    #[test]
+    fn compact_and_spaced_separators_agree_with_serde_json() {
+        let k = keys(&["a", "Value"]);
+        let template = r#"{"a"@:@"x"@,@"b"@:@{"c"@:@1@,@"d"@:@[1@,@"e"@,@{}@,@[]@,@{"f":2}]@}@,@"Value"@:@{"a"@:@true@,@"zz"@:@null}@,@"b"@:@"y"@}"#;
+        let gaps = template.matches('@').count();
+        for fill in ["", " ", "\n\t", "\r "] {
+            same_as_reference(template.replace('@', fill).as_bytes(), &k).unwrap();
+        }
+        for gap in 0..gaps {
+            for odd in [" ", "\n", " \t ", "x", ",", "}", "]", ":", "\"", "\x00"] {
+                let mut n = 0;
+                let text: String = template
+                    .chars()
+                    .map(|c| {
+                        if c != '@' {
+                            return c.to_string();
+                        }
+                        n += 1;
+                        if n - 1 == gap {
+                            odd.to_owned()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect();
+                same_as_reference(text.as_bytes(), &k).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn nesting_limit_as_serde_json() {
         let k = keys(&["a"]);
@@ -924,6 +1010,26 @@ mod tests {
         ) {
             let k = keys(&["a", "Value"]);
             let mut bytes = text.into_bytes();
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 => bytes.insert(i, byte),
+                    1 if i < bytes.len() => { bytes.remove(i); }
+                    _ if i < bytes.len() => bytes[i] = byte,
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(same_as_reference(&bytes, &k), Ok(()));
+        }
+
+        /// The same records in the compact shape, which takes the scanner's fast paths.
+        #[test]
+        fn agrees_with_serde_json_compact(
+            text in json_text(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 0..3),
+        ) {
+            let k = keys(&["a", "Value"]);
+            let mut bytes = text.replace(" : ", ":").into_bytes();
             for (at, byte, how) in edits {
                 let i = at.index(bytes.len() + 1);
                 match how {

@@ -50,6 +50,7 @@ pub mod exim;
 pub mod format;
 pub mod jsondoc;
 pub mod jsonlog;
+mod jsonstr;
 pub mod keycloak;
 pub mod nginx;
 pub mod openvpn;
