@@ -21,7 +21,7 @@ use crate::format::InputFormat;
 use crate::jsonlog::JsonLog;
 use crate::postfix::Postfix;
 use crate::prefilter::{Candidates, Prefilter};
-use crate::rules::Rules;
+use crate::rules::{RuleScratch, Rules};
 use crate::sshd::Sshd;
 use crate::text::find;
 use crate::{
@@ -204,6 +204,8 @@ pub struct LogParser {
     smtp_receive: SmtpReceiveLog,
     json: JsonLog,
     rules: Option<Arc<Rules>>,
+    /// Capture slots for the custom rules.
+    rule_scratch: RuleScratch,
     prefilter: Prefilter,
     auth_looking: AhoCorasick,
     stats: Stats,
@@ -264,6 +266,11 @@ impl LogParser {
                 Some(r) => Prefilter::with_rules(r.clone()),
                 None => Prefilter::new(),
             },
+            rule_scratch: config
+                .rules
+                .as_ref()
+                .map(|r| r.scratch())
+                .unwrap_or_default(),
             rules: config.rules,
             auth_looking: build(AUTH_LOOKING, true),
             stats: Stats::default(),
@@ -440,30 +447,32 @@ impl LogParser {
         // `message repeated N times`: the same line N times, so correlation state moves
         // as it would have; identical events of this line are then merged into one.
         for _ in 0..repeat {
-            verdict = match self.rules.as_ref().and_then(|r| r.parse(line, &ctx, out)) {
-                Some(v) => v,
-                None => match route {
-                    Route::Dovecot => self.dovecot.parse(line, &ctx, out),
-                    Route::Postfix => self.postfix.parse(line, &ctx, out),
-                    Route::Sshd => self.sshd.parse(line, &ctx, out),
-                    Route::Openvpn => openvpn::parse(line, &ctx, out),
-                    Route::Nginx => nginx::parse(line, &ctx, out),
-                    Route::Apache => apache::parse(line, &ctx, out),
-                    Route::Roundcube => roundcube::parse(line, &ctx, out),
-                    Route::Sogo => sogo::parse(line, &ctx, out),
-                    Route::Exim => exim::parse(line, &ctx, out),
-                    Route::Mailstore => {
-                        let m: &str = &line.message;
-                        if m.starts_with("badlogin: ") || m.starts_with("login: ") {
-                            cyrus::parse(line, &ctx, out)
-                        } else {
-                            courier::parse(line, &ctx, out)
+            let rules = self.rules.as_ref();
+            verdict =
+                match rules.and_then(|r| r.parse_with(&mut self.rule_scratch, line, &ctx, out)) {
+                    Some(v) => v,
+                    None => match route {
+                        Route::Dovecot => self.dovecot.parse(line, &ctx, out),
+                        Route::Postfix => self.postfix.parse(line, &ctx, out),
+                        Route::Sshd => self.sshd.parse(line, &ctx, out),
+                        Route::Openvpn => openvpn::parse(line, &ctx, out),
+                        Route::Nginx => nginx::parse(line, &ctx, out),
+                        Route::Apache => apache::parse(line, &ctx, out),
+                        Route::Roundcube => roundcube::parse(line, &ctx, out),
+                        Route::Sogo => sogo::parse(line, &ctx, out),
+                        Route::Exim => exim::parse(line, &ctx, out),
+                        Route::Mailstore => {
+                            let m: &str = &line.message;
+                            if m.starts_with("badlogin: ") || m.starts_with("login: ") {
+                                cyrus::parse(line, &ctx, out)
+                            } else {
+                                courier::parse(line, &ctx, out)
+                            }
                         }
-                    }
-                    Route::Radius => radius::parse(line, &ctx, out),
-                    Route::Other => Verdict::Unrecognised,
-                },
-            };
+                        Route::Radius => radius::parse(line, &ctx, out),
+                        Route::Other => Verdict::Unrecognised,
+                    },
+                };
             // `pam_unix` failures of programs no parser claims the line for.
             if verdict == Verdict::Unrecognised {
                 verdict = pam::parse(line, &ctx, out);
