@@ -45,7 +45,6 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use jiff::tz::TimeZone;
-use std::sync::Arc;
 
 use portcullis_parse::{
     EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, YearRule,

@@ -27,13 +27,17 @@
 //! compare, before any regex runs. With few rules each fitting rule is then tried in
 //! order, capturing into slots kept in a [`RuleScratch`] (no allocation, no look-up of
 //! group names); with many, one pass of a regex set over the message first says which
-//! rules can match, and only the first of those that fits captures.
+//! rules can match, and only the first of those that fits captures. `<ADDR>` is
+//! compiled in a form the one-pass capture engine can run ([`addr`]), which matches
+//! the same text with the same captures.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use portcullis_core::{Event, Outcome, Reason, Service, address};
-use regex::{CaptureLocations, Regex, RegexSet};
+use regex::{Regex, RegexSet};
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Input, PatternID, meta};
 use serde::Deserialize;
 
 use crate::{Ctx, Line, Verdict};
@@ -76,10 +80,18 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
+mod addr;
+#[cfg(test)]
+mod order_tests;
+
 #[derive(Debug)]
 struct Rule {
     name: String,
-    regex: Regex,
+    /// The pattern with its shorthands expanded (for the regex sets).
+    pattern: String,
+    /// What lines are matched and captured with: the pattern as the regex crate builds
+    /// it, with `<ADDR>` in its one-pass form.
+    regex: meta::Regex,
     /// Capture group indices of `addr`, `user` and `port`, looked up once.
     addr: Option<usize>,
     user: Option<usize>,
@@ -153,8 +165,12 @@ impl Rules {
                 return Err(err("the name is used by an earlier rule".into()));
             }
             let pattern = expand(&c.regex);
-            let regex = Regex::new(&pattern).map_err(|e| err(format!("invalid regex: {e}")))?;
-            let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
+            // The regex crate checks the pattern and words the error.
+            Regex::new(&pattern).map_err(|e| err(format!("invalid regex: {e}")))?;
+            let regex = addr::compile(&pattern)
+                .or_else(|| addr::compile_as_written(&pattern))
+                .ok_or_else(|| err("invalid regex: it cannot be built".into()))?;
+            let group = |name: &str| regex.group_info().to_index(PatternID::ZERO, name);
             let (addr, user, port) = (group("addr"), group("user"), group("port"));
             if addr.is_none() && user.is_none() {
                 return Err(err(
@@ -202,6 +218,7 @@ impl Rules {
             };
             rules.push(Rule {
                 name: c.name.clone(),
+                pattern,
                 regex,
                 addr,
                 user,
@@ -211,16 +228,16 @@ impl Rules {
                 service,
             });
         }
-        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|e| RuleError {
-            rule: "(all)".into(),
-            problem: format!("the rules do not compile together: {e}"),
-        })?;
-        let lines = regex::bytes::RegexSet::new(rules.iter().map(|r| {
-            r.regex
-                .as_str()
-                .strip_prefix('^')
-                .unwrap_or(r.regex.as_str())
-        }))
+        let set =
+            RegexSet::new(rules.iter().map(|r| r.pattern.as_str())).map_err(|e| RuleError {
+                rule: "(all)".into(),
+                problem: format!("the rules do not compile together: {e}"),
+            })?;
+        let lines = regex::bytes::RegexSet::new(
+            rules
+                .iter()
+                .map(|r| r.pattern.strip_prefix('^').unwrap_or(r.pattern.as_str())),
+        )
         .map_err(|e| RuleError {
             rule: "(all)".into(),
             problem: format!("the rules do not compile together: {e}"),
@@ -240,7 +257,10 @@ impl Rules {
             slots: self
                 .rules
                 .iter()
-                .map(|r| r.regex.capture_locations())
+                .map(|r| {
+                    let slots = vec![None; r.regex.group_info().slot_len()];
+                    (r.regex.create_cache(), slots)
+                })
                 .collect(),
         }
     }
@@ -284,6 +304,7 @@ impl Rules {
         }
         let msg: &str = &line.message;
         let program = line.program.as_deref();
+        let input = Input::new(msg);
         let fits = |r: &Rule| r.program.as_ref().is_none_or(|p| p.matches(program));
         // The first rule in order that fits the program and matches: tried in turn, or
         // among those the set says match. Either way the same rule, as a rule matches
@@ -293,21 +314,27 @@ impl Rules {
             self.rules
                 .iter()
                 .zip(slots.iter_mut())
-                .position(|(r, slots)| fits(r) && r.regex.captures_read(slots, msg).is_some())?
+                .position(|(r, (cache, slots))| {
+                    fits(r) && r.regex.search_slots_with(cache, &input, slots).is_some()
+                })?
         } else {
             let i = self
                 .set
                 .matches(msg)
                 .iter()
                 .find(|&i| fits(&self.rules[i]))?;
+            let (cache, slots) = &mut scratch.slots[i];
             self.rules[i]
                 .regex
-                .captures_read(&mut scratch.slots[i], msg)?;
+                .search_slots_with(cache, &input, slots)?;
             i
         };
-        let slots = &scratch.slots[i];
+        let slots = &scratch.slots[i].1;
         let rule = &self.rules[i];
-        let group = |g: Option<usize>| g.and_then(|g| slots.get(g)).map(|(s, e)| &msg[s..e]);
+        let group = |g: Option<usize>| match g.map(|g| (slots.get(2 * g), slots.get(2 * g + 1))) {
+            Some((Some(Some(s)), Some(Some(e)))) => Some(&msg[s.get()..e.get()]),
+            _ => None,
+        };
         let mut e = ctx.event(rule.service, rule.outcome);
         if let Some(a) = group(rule.addr) {
             let Some(addr) = address::parse(a) else {
@@ -335,7 +362,8 @@ impl Rules {
 pub struct RuleScratch {
     /// Which [`Rules`] the slots were made for.
     rules: Option<u64>,
-    slots: Vec<CaptureLocations>,
+    /// Each rule's search cache and capture slots.
+    slots: Vec<(meta::Cache, Vec<Option<NonMaxUsize>>)>,
 }
 
 fn names_of<'a>(it: impl Iterator<Item = &'a str>) -> String {
