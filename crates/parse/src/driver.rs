@@ -447,32 +447,34 @@ impl LogParser {
         // `message repeated N times`: the same line N times, so correlation state moves
         // as it would have; identical events of this line are then merged into one.
         for _ in 0..repeat {
-            let rules = self.rules.as_ref();
-            verdict =
-                match rules.and_then(|r| r.parse_with(&mut self.rule_scratch, line, &ctx, out)) {
-                    Some(v) => v,
-                    None => match route {
-                        Route::Dovecot => self.dovecot.parse(line, &ctx, out),
-                        Route::Postfix => self.postfix.parse(line, &ctx, out),
-                        Route::Sshd => self.sshd.parse(line, &ctx, out),
-                        Route::Openvpn => openvpn::parse(line, &ctx, out),
-                        Route::Nginx => nginx::parse(line, &ctx, out),
-                        Route::Apache => apache::parse(line, &ctx, out),
-                        Route::Roundcube => roundcube::parse(line, &ctx, out),
-                        Route::Sogo => sogo::parse(line, &ctx, out),
-                        Route::Exim => exim::parse(line, &ctx, out),
-                        Route::Mailstore => {
-                            let m: &str = &line.message;
-                            if m.starts_with("badlogin: ") || m.starts_with("login: ") {
-                                cyrus::parse(line, &ctx, out)
-                            } else {
-                                courier::parse(line, &ctx, out)
-                            }
+            let ruled = match &self.rules {
+                Some(r) => r.parse_with(&mut self.rule_scratch, line, &ctx, out),
+                None => None,
+            };
+            verdict = match ruled {
+                Some(v) => v,
+                None => match route {
+                    Route::Dovecot => self.dovecot.parse(line, &ctx, out),
+                    Route::Postfix => self.postfix.parse(line, &ctx, out),
+                    Route::Sshd => self.sshd.parse(line, &ctx, out),
+                    Route::Openvpn => openvpn::parse(line, &ctx, out),
+                    Route::Nginx => nginx::parse(line, &ctx, out),
+                    Route::Apache => apache::parse(line, &ctx, out),
+                    Route::Roundcube => roundcube::parse(line, &ctx, out),
+                    Route::Sogo => sogo::parse(line, &ctx, out),
+                    Route::Exim => exim::parse(line, &ctx, out),
+                    Route::Mailstore => {
+                        let m: &str = &line.message;
+                        if m.starts_with("badlogin: ") || m.starts_with("login: ") {
+                            cyrus::parse(line, &ctx, out)
+                        } else {
+                            courier::parse(line, &ctx, out)
                         }
-                        Route::Radius => radius::parse(line, &ctx, out),
-                        Route::Other => Verdict::Unrecognised,
-                    },
-                };
+                    }
+                    Route::Radius => radius::parse(line, &ctx, out),
+                    Route::Other => Verdict::Unrecognised,
+                },
+            };
             // `pam_unix` failures of programs no parser claims the line for.
             if verdict == Verdict::Unrecognised {
                 verdict = pam::parse(line, &ctx, out);
