@@ -48,18 +48,16 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use jiff::tz::TimeZone;
-use std::sync::Arc;
 
 use portcullis_parse::{
-    EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, RuleConfig, Rules,
-    YearRule,
+    EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, YearRule,
 };
 
 /// Lines in each benchmark's input.
 const LINES: usize = 100_000;
 
 mod common;
-use common::{FIRST, LAST, Rng, document_config, documents, run};
+use common::{FIRST, LAST, Rng, document_config, documents, rules, run};
 
 const LOCAL_DOMAINS: &[&str] = &["parliament.example", "example.org", "mail.example.net"];
 const REMOTE_DOMAINS: &[&str] = &[
@@ -709,25 +707,6 @@ fn inputs() -> Vec<(&'static str, Vec<String>)> {
         ("radius", generate(15, LINES, &[(1, Gen::radius)], |_| true)),
         ("rules", generate(16, LINES, &[(1, Gen::custom)], |_| true)),
     ]
-}
-
-/// The two custom rules of `push/rules`.
-fn rules() -> Arc<Rules> {
-    let rule = |name: &str, regex: &str, outcome: &str| RuleConfig {
-        name: name.into(),
-        regex: regex.into(),
-        outcome: outcome.into(),
-        reason: None,
-        program: Some("myvpn".into()),
-        service: None,
-    };
-    Arc::new(
-        Rules::new(&[
-            rule("denied", r"^DENIED user=<USER> src=<ADDR> ", "failure"),
-            rule("accepted", r"^ACCEPTED user=<USER> src=<ADDR>$", "success"),
-        ])
-        .expect("valid rules"),
-    )
 }
 
 fn config() -> ParseConfig {

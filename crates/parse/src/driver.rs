@@ -22,7 +22,7 @@ use crate::format::InputFormat;
 use crate::jsonlog::JsonLog;
 use crate::postfix::Postfix;
 use crate::prefilter::{Candidates, Prefilter};
-use crate::rules::Rules;
+use crate::rules::{RuleScratch, Rules};
 use crate::sshd::Sshd;
 use crate::text::find;
 use crate::{
@@ -206,6 +206,8 @@ pub struct LogParser {
     pop_imap: PopImapLog,
     json: JsonLog,
     rules: Option<Arc<Rules>>,
+    /// Capture slots for the custom rules.
+    rule_scratch: RuleScratch,
     prefilter: Prefilter,
     auth_looking: AhoCorasick,
     stats: Stats,
@@ -267,6 +269,11 @@ impl LogParser {
                 Some(r) => Prefilter::with_rules(r.clone()),
                 None => Prefilter::new(),
             },
+            rule_scratch: config
+                .rules
+                .as_ref()
+                .map(|r| r.scratch())
+                .unwrap_or_default(),
             rules: config.rules,
             auth_looking: build(AUTH_LOOKING, true),
             stats: Stats::default(),
@@ -444,7 +451,11 @@ impl LogParser {
         // `message repeated N times`: the same line N times, so correlation state moves
         // as it would have; identical events of this line are then merged into one.
         for _ in 0..repeat {
-            verdict = match self.rules.as_ref().and_then(|r| r.parse(line, &ctx, out)) {
+            let ruled = match &self.rules {
+                Some(r) => r.parse_with(&mut self.rule_scratch, line, &ctx, out),
+                None => None,
+            };
+            verdict = match ruled {
                 Some(v) => v,
                 None => match route {
                     Route::Dovecot => self.dovecot.parse(line, &ctx, out),

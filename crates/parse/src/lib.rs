@@ -78,7 +78,7 @@ pub use format::InputFormat;
 pub use prefilter::{Candidates, Prefilter};
 pub use reader::{Block, LineReader, RawLine};
 pub use records::RecordSplitter;
-pub use rules::{RuleConfig, RuleError, Rules};
+pub use rules::{RuleConfig, RuleError, RuleScratch, Rules};
 
 use portcullis_core::{Event, EventTime, Origin, Outcome, Service};
 

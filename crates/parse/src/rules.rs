@@ -22,11 +22,22 @@
 //! configuration order) that matches a line wins and the built-in parsers do not see
 //! it; a matching line whose `addr` is not an address makes no event and is counted as
 //! not understood.
+//!
+//! The cost of a line: a rule whose `program` does not fit is skipped by a string
+//! compare, before any regex runs. With few rules each fitting rule is then tried in
+//! order, capturing into slots kept in a [`RuleScratch`] (no allocation, no look-up of
+//! group names); with many, one pass of a regex set over the message first says which
+//! rules can match, and only the first of those that fits captures. `<ADDR>` is
+//! compiled in a form the one-pass capture engine can run ([`addr`]), which matches
+//! the same text with the same captures.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use portcullis_core::{Event, Outcome, Reason, Service, address};
 use regex::{Regex, RegexSet};
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Input, PatternID, meta};
 use serde::Deserialize;
 
 use crate::{Ctx, Line, Verdict};
@@ -69,10 +80,22 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
+mod addr;
+#[cfg(test)]
+mod order_tests;
+
 #[derive(Debug)]
 struct Rule {
     name: String,
-    regex: Regex,
+    /// The pattern with its shorthands expanded (for the regex sets).
+    pattern: String,
+    /// What lines are matched and captured with: the pattern as the regex crate builds
+    /// it, with `<ADDR>` in its one-pass form.
+    regex: meta::Regex,
+    /// Capture group indices of `addr`, `user` and `port`, looked up once.
+    addr: Option<usize>,
+    user: Option<usize>,
+    port: Option<usize>,
     program: Option<Program>,
     outcome: Outcome,
     service: Service,
@@ -94,11 +117,24 @@ impl Program {
     }
 }
 
+/// Up to this many rules, each rule that fits a line's program is tried in turn; with
+/// more, a regex set says first which can match. Trying a rule that does not match is
+/// one scan of the message (or less, when it is anchored or has a literal to look for),
+/// and the set's pass is one scan that must go to the end of the message; with a few
+/// rules, trying them costs less than the set's pass plus the capture.
+const TRY_IN_TURN: usize = 4;
+
+/// Tells one [`Rules`] from another, so that a [`RuleScratch`] is never used with slots
+/// made for other rules.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// The compiled rules of one configuration.
 #[derive(Debug)]
 pub struct Rules {
     rules: Vec<Rule>,
-    /// All patterns, for one pass over a message.
+    id: u64,
+    /// All patterns, for one pass over a message (when there are more than
+    /// [`TRY_IN_TURN`]).
     set: RegexSet,
     /// The patterns without a leading `^`, over whole raw lines: a superset of the lines
     /// the rules can match, for the prefilter.
@@ -129,9 +165,14 @@ impl Rules {
                 return Err(err("the name is used by an earlier rule".into()));
             }
             let pattern = expand(&c.regex);
-            let regex = Regex::new(&pattern).map_err(|e| err(format!("invalid regex: {e}")))?;
-            let names: Vec<&str> = regex.capture_names().flatten().collect();
-            if !names.contains(&"addr") && !names.contains(&"user") {
+            // The regex crate checks the pattern and words the error.
+            Regex::new(&pattern).map_err(|e| err(format!("invalid regex: {e}")))?;
+            let regex = addr::compile(&pattern)
+                .or_else(|| addr::compile_as_written(&pattern))
+                .ok_or_else(|| err("invalid regex: it cannot be built".into()))?;
+            let group = |name: &str| regex.group_info().to_index(PatternID::ZERO, name);
+            let (addr, user, port) = (group("addr"), group("user"), group("port"));
+            if addr.is_none() && user.is_none() {
                 return Err(err(
                     "the regex captures neither <ADDR> nor <USER>: its events would say nothing"
                         .into(),
@@ -177,27 +218,51 @@ impl Rules {
             };
             rules.push(Rule {
                 name: c.name.clone(),
+                pattern,
                 regex,
+                addr,
+                user,
+                port,
                 program,
                 outcome,
                 service,
             });
         }
-        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|e| RuleError {
-            rule: "(all)".into(),
-            problem: format!("the rules do not compile together: {e}"),
-        })?;
-        let lines = regex::bytes::RegexSet::new(rules.iter().map(|r| {
-            r.regex
-                .as_str()
-                .strip_prefix('^')
-                .unwrap_or(r.regex.as_str())
-        }))
+        let set =
+            RegexSet::new(rules.iter().map(|r| r.pattern.as_str())).map_err(|e| RuleError {
+                rule: "(all)".into(),
+                problem: format!("the rules do not compile together: {e}"),
+            })?;
+        let lines = regex::bytes::RegexSet::new(
+            rules
+                .iter()
+                .map(|r| r.pattern.strip_prefix('^').unwrap_or(r.pattern.as_str())),
+        )
         .map_err(|e| RuleError {
             rule: "(all)".into(),
             problem: format!("the rules do not compile together: {e}"),
         })?;
-        Ok(Self { rules, set, lines })
+        Ok(Self {
+            rules,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            set,
+            lines,
+        })
+    }
+
+    /// Scratch for [`Self::parse_with`]: capture slots for each rule.
+    pub fn scratch(&self) -> RuleScratch {
+        RuleScratch {
+            rules: Some(self.id),
+            slots: self
+                .rules
+                .iter()
+                .map(|r| {
+                    let slots = vec![None; r.regex.group_info().slot_len()];
+                    (r.regex.create_cache(), slots)
+                })
+                .collect(),
+        }
     }
 
     /// Number of rules.
@@ -216,31 +281,71 @@ impl Rules {
     }
 
     /// The first matching rule's verdict, or `None` when no rule matches the line.
+    /// Allocates capture slots for the call; a parser reading many lines keeps a
+    /// [`RuleScratch`] and calls [`Self::parse_with`].
     pub fn parse(&self, line: &Line<'_>, ctx: &Ctx<'_>, out: &mut Vec<Event>) -> Option<Verdict> {
+        self.parse_with(&mut RuleScratch::default(), line, ctx, out)
+    }
+
+    /// [`Self::parse`] with capture slots from `scratch` (made by [`Self::scratch`];
+    /// one made for other rules, or a default one, is remade first).
+    pub fn parse_with(
+        &self,
+        scratch: &mut RuleScratch,
+        line: &Line<'_>,
+        ctx: &Ctx<'_>,
+        out: &mut Vec<Event>,
+    ) -> Option<Verdict> {
         if self.rules.is_empty() {
             return None;
         }
+        if scratch.rules != Some(self.id) {
+            *scratch = self.scratch();
+        }
         let msg: &str = &line.message;
         let program = line.program.as_deref();
-        let hits = self.set.matches(msg);
-        let rule = hits
-            .iter()
-            .map(|i| &self.rules[i])
-            .find(|r| r.program.as_ref().is_none_or(|p| p.matches(program)))?;
-        let caps = rule.regex.captures(msg)?;
+        let input = Input::new(msg);
+        let fits = |r: &Rule| r.program.as_ref().is_none_or(|p| p.matches(program));
+        // The first rule in order that fits the program and matches: tried in turn, or
+        // among those the set says match. Either way the same rule, as a rule matches
+        // the message exactly when its pattern in the set does.
+        let i = if self.rules.len() <= TRY_IN_TURN {
+            let slots = &mut scratch.slots;
+            self.rules
+                .iter()
+                .zip(slots.iter_mut())
+                .position(|(r, (cache, slots))| {
+                    fits(r) && r.regex.search_slots_with(cache, &input, slots).is_some()
+                })?
+        } else {
+            let i = self
+                .set
+                .matches(msg)
+                .iter()
+                .find(|&i| fits(&self.rules[i]))?;
+            let (cache, slots) = &mut scratch.slots[i];
+            self.rules[i]
+                .regex
+                .search_slots_with(cache, &input, slots)?;
+            i
+        };
+        let slots = &scratch.slots[i].1;
+        let rule = &self.rules[i];
+        let group = |g: Option<usize>| match g.map(|g| (slots.get(2 * g), slots.get(2 * g + 1))) {
+            Some((Some(Some(s)), Some(Some(e)))) => Some(&msg[s.get()..e.get()]),
+            _ => None,
+        };
         let mut e = ctx.event(rule.service, rule.outcome);
-        if let Some(a) = caps.name("addr") {
-            let Some(addr) = address::parse(a.as_str()) else {
+        if let Some(a) = group(rule.addr) {
+            let Some(addr) = address::parse(a) else {
                 return Some(Verdict::Unrecognised);
             };
             e.source = Some(addr);
         }
-        e.user = caps
-            .name("user")
-            .map(|u| u.as_str())
+        e.user = group(rule.user)
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
-        e.port = caps.name("port").and_then(|p| p.as_str().parse().ok());
+        e.port = group(rule.port).and_then(|p| p.parse().ok());
         out.push(e);
         Some(Verdict::Recognised)
     }
@@ -249,6 +354,16 @@ impl Rules {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())
     }
+}
+
+/// Capture slots for [`Rules::parse_with`], kept by one parser so that a line costs no
+/// allocation. [`Rules`] is shared between threads; its scratch is not.
+#[derive(Debug, Default)]
+pub struct RuleScratch {
+    /// Which [`Rules`] the slots were made for.
+    rules: Option<u64>,
+    /// Each rule's search cache and capture slots.
+    slots: Vec<(meta::Cache, Vec<Option<NonMaxUsize>>)>,
 }
 
 fn names_of<'a>(it: impl Iterator<Item = &'a str>) -> String {

@@ -1,7 +1,8 @@
-//! Inputs shared by the `parse` benchmark and the `json_pass` example: a deterministic
-//! random generator and the documents of the formats read as whole records (W3C lines,
-//! Entra sign-ins, winlogbeat events, Keycloak events, an application's JSON log read
-//! by a custom mapping).
+//! Inputs shared by the `parse` benchmark and the `json_pass` and `rules_pass` examples:
+//! a deterministic random generator, the documents of the formats read as whole records
+//! (W3C lines, Entra sign-ins, winlogbeat events, Keycloak events, an application's JSON
+//! log read by a custom mapping), and the custom rules of `push/rules` with lines for
+//! them.
 
 use std::hint::black_box;
 
@@ -9,7 +10,9 @@ use portcullis_core::Origin;
 use std::sync::Arc;
 
 use portcullis_parse::custom_json::compile;
-use portcullis_parse::{CustomJson, CustomJsonSpec, InputFormat, LogParser, ParseConfig};
+use portcullis_parse::{
+    CustomJson, CustomJsonSpec, InputFormat, LogParser, ParseConfig, RuleConfig, Rules,
+};
 
 /// SplitMix64: small, fast and the same everywhere.
 pub struct Rng(pub u64);
@@ -267,6 +270,69 @@ pub fn document_config(name: &str, format: InputFormat) -> ParseConfig {
         },
         ..ParseConfig::default()
     }
+}
+
+/// The two custom rules of `push/rules`, both for the program `myvpn`.
+pub fn rules() -> Arc<Rules> {
+    let rule = |name: &str, regex: &str, outcome: &str| RuleConfig {
+        name: name.into(),
+        regex: regex.into(),
+        outcome: outcome.into(),
+        reason: None,
+        program: Some("myvpn".into()),
+        service: None,
+    };
+    Arc::new(
+        Rules::new(&[
+            rule("denied", r"^DENIED user=<USER> src=<ADDR> ", "failure"),
+            rule("accepted", r"^ACCEPTED user=<USER> src=<ADDR>$", "success"),
+        ])
+        .expect("valid rules"),
+    )
+}
+
+/// Syslog lines of the shape `push/rules` reads (its own generator, for the
+/// `rules_pass` example): 70 % `DENIED` from a few hundred bot addresses (one in 30
+/// IPv6), 30 % `ACCEPTED` for user names with a domain (one address in 25 IPv6).
+/// `push/rules` keeps its own lines, so that its figures compare with earlier ones.
+#[allow(dead_code)]
+pub fn rule_lines(n: usize) -> Vec<String> {
+    let mut rng = Rng(16);
+    let addr = |rng: &mut Rng, v6_every: u64| {
+        if rng.below(v6_every) == 0 {
+            format!(
+                "2001:db8:{:x}:{:x}::{:x}",
+                rng.below(1 << 16),
+                rng.below(1 << 16),
+                1 + rng.below(0xfffe)
+            )
+        } else {
+            format!(
+                "{}.{}.{}.{}",
+                11 + rng.below(212),
+                rng.below(256),
+                rng.below(256),
+                1 + rng.below(254)
+            )
+        }
+    };
+    (0..n)
+        .map(|i| {
+            let s = i as u64 / 5;
+            let (day, h, m, sec) = (1 + s / 86_400 % 31, s / 3600 % 24, s / 60 % 60, s % 60);
+            let pid = 1000 + rng.below(60_000);
+            let st = format!("Mar {day:2} {h:02}:{m:02}:{sec:02} mail01 myvpn[{pid}]: ");
+            if rng.chance(70) {
+                let user = *rng.pick(&["admin", "info", "test", "sales", "root", "guest"]);
+                let ip = addr(&mut rng, 30);
+                format!("{st}DENIED user={user} src={ip} reason=password")
+            } else {
+                let user = format!("{}.{}@example.org", rng.pick(FIRST), rng.pick(LAST));
+                let ip = addr(&mut rng, 25);
+                format!("{st}ACCEPTED user={user} src={ip}")
+            }
+        })
+        .collect()
 }
 
 /// One pass over `lines`, as `portcullis events` does it; returns the events seen.
