@@ -139,7 +139,10 @@ pub(super) fn times_suffix(core: &str) -> Option<u32> {
     let s = core.trim_end().strip_suffix(" Time(s)")?;
     // By bytes: the character before the count may be several bytes long, and the
     // byte after its last one is where the digits begin.
-    let start = s.bytes().rposition(|b| !b.is_ascii_digit()).map_or(0, |i| i + 1);
+    let start = s
+        .bytes()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
     s[start..].parse().ok().filter(|&n: &u32| n > 0)
 }
 
