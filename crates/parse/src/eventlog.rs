@@ -37,6 +37,7 @@
 //! This module does not open files or decompress: it reads any `Read + Seek`.
 
 mod chunks;
+mod known;
 mod record;
 mod template;
 
@@ -87,6 +88,9 @@ pub struct Counts {
     pub rendered_logins: u64,
     /// Chunks whose records could not be walked by the fast path, all rendered.
     pub rendered_chunks: u64,
+    /// Template definitions read by the fast path (one of an earlier chunk is not read
+    /// again).
+    pub templates_read: u64,
     /// False when `emit` asked to stop.
     pub finished: bool,
 }
@@ -230,6 +234,7 @@ fn fast<R: Read + Seek, F: FnMut(Candidates) -> bool>(
         json.clear();
         reader.templates.clear();
         let walked = walk(data, &header, &mut reader, &mut items, &mut json);
+        out.counts.templates_read = reader.templates.read;
         let go_on = if walked && items.iter().all(|i| i.outcome != Outcome::Render) {
             hand_on(&items, &json, &mut [], out)
         } else {

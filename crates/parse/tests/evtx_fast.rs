@@ -356,3 +356,25 @@ proptest! {
         same_on_both_paths(&b);
     }
 }
+
+#[test]
+fn template_definitions_are_read_once_per_file_not_once_per_chunk() {
+    // Each chunk of the larger sample alone, as a file of one chunk.
+    let alone: Vec<u64> = (0..6)
+        .map(|n| {
+            let mut b = larger()[..chunk_at(1)].to_vec();
+            b[chunk_at(0)..].copy_from_slice(&larger()[chunk_at(n)..chunk_at(n + 1)]);
+            read(&b, Path::Fast).unwrap().2.templates_read
+        })
+        .collect();
+    let whole = same_on_both_paths(&larger()).unwrap();
+    // Every chunk stores its own copy of the templates it uses; those of a chunk that
+    // an earlier chunk also used are not read again.
+    assert!(alone.iter().all(|n| *n > 0));
+    // (Read per chunk, the file's would be read 24 times.)
+    assert!(
+        whole.templates_read < alone.iter().sum::<u64>() / 2,
+        "{alone:?} {whole:?}"
+    );
+    assert!(whole.templates_read >= alone[0]);
+}
