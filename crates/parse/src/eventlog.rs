@@ -2,16 +2,19 @@
 //! reader as every other JSON shape of Windows events ([`crate::windows`]).
 //!
 //! The binary format (a file header, 64 KiB chunks of Binary XML records with their
-//! templates and string tables) is read with the `evtx` crate
-//! (<https://github.com/omerbenamram/evtx>): it finds the chunks, in the order Windows
-//! reads them. Its rendering of a record as JSON (`Event.System.EventID`,
+//! templates and string tables) is the one the `evtx` crate
+//! (<https://github.com/omerbenamram/evtx>) reads. The fast path finds the chunks
+//! itself ([`chunks`]), in the order Windows reads them and with the outcomes the
+//! crate's chunk iterator has, so that the crate's work on each chunk is done only for
+//! a chunk that has a record to render. The crate's rendering of a record as JSON
+//! (`Event.System.EventID`,
 //! `Event.System.TimeCreated.#attributes.SystemTime`, `Event.EventData.<Name>`) is what
 //! the Windows reader reads, but rendering every record costs far more than the rest of
 //! the pipeline, and most records of a Security log are not logins (4672 special
 //! privileges, 4634 logoffs, 4688 process creation, …).
 //!
 //! So each record is first read without rendering ([`record`]): its template's
-//! definition, read once per chunk ([`template`]), says which of the record's
+//! definition, read once per file ([`template`], [`known`]), says which of the record's
 //! substitution values is its `EventID`; a record that is not one of [`LOGIN_IDS`]
 //! stops there, and a login record has the few fields the Windows reader reads written
 //! as the JSON the crate would render for them. Whatever that reading cannot be sure of

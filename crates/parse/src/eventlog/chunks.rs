@@ -223,13 +223,16 @@ impl<R: Read + Seek> Chunks<R> {
 /// Whether `bytes` are all zero: 16 bytes at a time, a block of them folded together
 /// before each test (which the compiler turns into vector instructions).
 fn all_zero(bytes: &[u8]) -> bool {
-    let (words, rest) = bytes.as_chunks::<16>();
-    words.chunks(32).all(|block| {
-        block
-            .iter()
-            .fold(0u128, |acc, w| acc | u128::from_ne_bytes(*w))
-            == 0
-    }) && rest.iter().all(|b| *b == 0)
+    let blocks = bytes.chunks_exact(512);
+    let rest = blocks.remainder();
+    blocks
+        .map(|block| {
+            block.chunks_exact(16).fold(0u128, |acc, w| {
+                acc | u128::from_ne_bytes(w.try_into().unwrap_or([0xff; 16]))
+            })
+        })
+        .all(|folded| folded == 0)
+        && rest.iter().all(|b| *b == 0)
 }
 
 /// Offsets in a chunk, one bit each, cleared word by word as they were set.

@@ -89,7 +89,9 @@ impl Shape {
         let mut from = 0;
         for (field, target) in &self.names {
             // Names lie past the header, so past the data size.
-            let at = field - 20;
+            let Some(at) = field.checked_sub(20) else {
+                return false;
+            };
             if bytes.get(from..at) != self.bytes.get(from..at) {
                 return false;
             }
