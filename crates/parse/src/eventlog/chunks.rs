@@ -221,7 +221,8 @@ impl<R: Read + Seek> Chunks<R> {
 }
 
 /// Whether `bytes` are all zero: 16 bytes at a time, a block of them folded together
-/// before each test (which the compiler turns into vector instructions).
+/// before each test (which the compiler turns into vector instructions). Every piece
+/// is 16 bytes; one that were not would count as not zero.
 fn all_zero(bytes: &[u8]) -> bool {
     let blocks = bytes.chunks_exact(512);
     let rest = blocks.remainder();
