@@ -2,16 +2,19 @@
 //! reader as every other JSON shape of Windows events ([`crate::windows`]).
 //!
 //! The binary format (a file header, 64 KiB chunks of Binary XML records with their
-//! templates and string tables) is read with the `evtx` crate
-//! (<https://github.com/omerbenamram/evtx>): it finds the chunks, in the order Windows
-//! reads them. Its rendering of a record as JSON (`Event.System.EventID`,
+//! templates and string tables) is the one the `evtx` crate
+//! (<https://github.com/omerbenamram/evtx>) reads. The fast path finds the chunks
+//! itself ([`chunks`]), in the order Windows reads them and with the outcomes the
+//! crate's chunk iterator has, so that the crate's work on each chunk is done only for
+//! a chunk that has a record to render. The crate's rendering of a record as JSON
+//! (`Event.System.EventID`,
 //! `Event.System.TimeCreated.#attributes.SystemTime`, `Event.EventData.<Name>`) is what
 //! the Windows reader reads, but rendering every record costs far more than the rest of
 //! the pipeline, and most records of a Security log are not logins (4672 special
 //! privileges, 4634 logoffs, 4688 process creation, …).
 //!
 //! So each record is first read without rendering ([`record`]): its template's
-//! definition, read once per chunk ([`template`]), says which of the record's
+//! definition, read once per file ([`template`], [`known`]), says which of the record's
 //! substitution values is its `EventID`; a record that is not one of [`LOGIN_IDS`]
 //! stops there, and a login record has the few fields the Windows reader reads written
 //! as the JSON the crate would render for them. Whatever that reading cannot be sure of
@@ -36,6 +39,8 @@
 //!
 //! This module does not open files or decompress: it reads any `Read + Seek`.
 
+mod chunks;
+mod known;
 mod record;
 mod template;
 
@@ -43,9 +48,10 @@ use std::fmt;
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
-use ::evtx::{EvtxChunk, EvtxParser, EvtxRecordHeader, ParserSettings};
+use ::evtx::{EvtxChunk, EvtxChunkData, EvtxParser, EvtxRecordHeader, ParserSettings};
 
 use crate::prefilter::Candidates;
+use chunks::{CHUNK_HEADER_SIZE, Chunk, ChunkHeader, Chunks};
 use record::{Outcome, RecordReader};
 
 /// The Security event ids [`crate::windows`] reads: logon, failed logon, Kerberos
@@ -85,6 +91,9 @@ pub struct Counts {
     pub rendered_logins: u64,
     /// Chunks whose records could not be walked by the fast path, all rendered.
     pub rendered_chunks: u64,
+    /// Template definitions read by the fast path (one of an earlier chunk is not read
+    /// again).
+    pub templates_read: u64,
     /// False when `emit` asked to stop.
     pub finished: bool,
 }
@@ -115,9 +124,6 @@ pub fn read_with<R: Read + Seek + 'static>(
         .num_threads(1)
         .indent(false)
         .separate_json_attributes(false);
-    let parser = EvtxParser::from_read_seek(input)
-        .map_err(|e| EvtxError(format!("not a readable EVTX file: {e}")))?
-        .with_configuration(settings.clone());
     let mut out = Out {
         batch: Candidates::default(),
         batch_bytes,
@@ -125,8 +131,13 @@ pub fn read_with<R: Read + Seek + 'static>(
         counts: Counts::default(),
     };
     let go_on = match path {
-        Path::Fast => fast(parser, Arc::new(settings), &mut out),
-        Path::Render => rendered(parser, &mut out),
+        Path::Fast => fast(Chunks::open(input)?, Arc::new(settings), &mut out),
+        Path::Render => {
+            let parser = EvtxParser::from_read_seek(input)
+                .map_err(|e| EvtxError(format!("not a readable EVTX file: {e}")))?
+                .with_configuration(settings);
+            rendered(parser, &mut out)
+        }
     };
     out.counts.finished = go_on && (out.emit)(out.batch);
     Ok(out.counts)
@@ -206,23 +217,17 @@ struct Item {
 
 /// The fast path, chunk by chunk.
 fn fast<R: Read + Seek, F: FnMut(Candidates) -> bool>(
-    mut parser: EvtxParser<R>,
+    mut chunks: Chunks<R>,
     settings: Arc<ParserSettings>,
     out: &mut Out<F>,
 ) -> bool {
     let mut reader = RecordReader::default();
     let mut items: Vec<Item> = Vec::new();
     let mut json: Vec<u8> = Vec::new();
-    for chunk in parser.chunks() {
+    while let Some(chunk) = chunks.next_chunk() {
         // A chunk the crate cannot read, or whose string table it cannot, is one
         // malformed record, as on the rendering path.
-        let Ok(mut chunk) = chunk else {
-            if !out.malformed() {
-                return false;
-            }
-            continue;
-        };
-        let Ok(mut chunk) = chunk.parse(Arc::clone(&settings)) else {
+        let Chunk::Read(data, header) = chunk else {
             if !out.malformed() {
                 return false;
             }
@@ -231,11 +236,31 @@ fn fast<R: Read + Seek, F: FnMut(Candidates) -> bool>(
         items.clear();
         json.clear();
         reader.templates.clear();
-        let go_on = if walk(&chunk, &mut reader, &mut items, &mut json) {
-            finish_chunk(&mut chunk, &items, &json, out)
+        let walked = walk(data, &header, &mut reader, &mut items, &mut json);
+        out.counts.templates_read = reader.templates.read;
+        let go_on = if walked && items.iter().all(|i| i.outcome != Outcome::Render) {
+            hand_on(&items, &json, &mut [], out)
         } else {
-            out.counts.rendered_chunks += 1;
-            render_chunk(&mut chunk, out)
+            // Some records are the crate's: it reads the chunk (its string cache
+            // built) only now.
+            let Ok(mut owned) = EvtxChunkData::new(data.to_vec(), false) else {
+                if !out.malformed() {
+                    return false;
+                }
+                continue;
+            };
+            let Ok(mut chunk) = owned.parse(Arc::clone(&settings)) else {
+                if !out.malformed() {
+                    return false;
+                }
+                continue;
+            };
+            if walked {
+                finish_chunk(&mut chunk, &items, &json, out)
+            } else {
+                out.counts.rendered_chunks += 1;
+                render_chunk(&mut chunk, out)
+            }
         };
         if !go_on {
             return false;
@@ -248,17 +273,21 @@ fn fast<R: Read + Seek, F: FnMut(Candidates) -> bool>(
 /// chunk header to the free space or the last record); false if a record header
 /// cannot be read, which the crate resynchronises past in ways left to it, or if the
 /// chunk's login records make more JSON than [`MAX_CHUNK_JSON`].
+///
+/// A record is a signature (`**\0\0`), its size (all of it, this and the copy of
+/// the size at its end included), its identifier, the time it was written (a
+/// FILETIME) and its Binary XML (libyal, "Event record"); the crate reads the header
+/// as [`EvtxRecordHeader`], which also refuses a time it cannot represent.
 fn walk(
-    chunk: &EvtxChunk<'_>,
+    data: &[u8],
+    chunk: &ChunkHeader,
     reader: &mut RecordReader,
     items: &mut Vec<Item>,
     json: &mut Vec<u8>,
 ) -> bool {
-    const CHUNK_HEADER: usize = 512;
     const RECORD_HEADER: usize = 24;
-    let data = chunk.data;
-    let live_end = (chunk.header.free_space_offset as usize).min(data.len());
-    let mut at = CHUNK_HEADER;
+    let live_end = (chunk.free_space as usize).min(data.len());
+    let mut at = CHUNK_HEADER_SIZE;
     while at < live_end {
         let Ok(header) = EvtxRecordHeader::from_bytes_at(data, at) else {
             return false;
@@ -278,7 +307,7 @@ fn walk(
             id: header.event_record_id,
             outcome,
         });
-        if header.event_record_id == chunk.header.last_event_record_id {
+        if header.event_record_id == chunk.last_id {
             break;
         }
         at += header.data_size as usize;
@@ -293,28 +322,41 @@ fn finish_chunk<F: FnMut(Candidates) -> bool>(
     json: &[u8],
     out: &mut Out<F>,
 ) -> bool {
-    let mut rendered: Vec<Option<Result<Option<Vec<u8>>, ()>>> = Vec::new();
-    if items.iter().any(|i| i.outcome == Outcome::Render) {
-        // The crate walks the same records in the same order: render those left to it.
-        let mut records = chunk.iter();
-        for item in items {
-            let Some(record) = records.next() else {
-                break;
-            };
-            rendered.push(match (&item.outcome, record) {
-                (_, Ok(record)) if record.event_record_id != item.id => break,
-                (Outcome::Render, Ok(record)) => Some(render(record).map_err(|_| ())),
-                (Outcome::Render, Err(_)) => Some(Err(())),
-                _ => None,
-            });
-        }
-        if rendered.len() != items.len() || records.next().is_some() {
-            // Not the walk the fast path made: the chunk is the crate's.
-            drop(records);
-            out.counts.rendered_chunks += 1;
-            return render_chunk(chunk, out);
-        }
+    let mut rendered: Vec<Rendered> = Vec::new();
+    // The crate walks the same records in the same order: render those left to it.
+    let mut records = chunk.iter();
+    for item in items {
+        let Some(record) = records.next() else {
+            break;
+        };
+        rendered.push(match (&item.outcome, record) {
+            (_, Ok(record)) if record.event_record_id != item.id => break,
+            (Outcome::Render, Ok(record)) => Some(render(record).map_err(|_| ())),
+            (Outcome::Render, Err(_)) => Some(Err(())),
+            _ => None,
+        });
     }
+    if rendered.len() != items.len() || records.next().is_some() {
+        // Not the walk the fast path made: the chunk is the crate's.
+        drop(records);
+        out.counts.rendered_chunks += 1;
+        return render_chunk(chunk, out);
+    }
+    hand_on(items, json, &mut rendered, out)
+}
+
+/// What the crate made of a record the fast path left to it: its JSON if it is a
+/// login, or an error; `None` for a record the fast path read.
+type Rendered = Option<Result<Option<Vec<u8>>, ()>>;
+
+/// Hands on a chunk's records in order: those the fast path read from `json`, the
+/// others as `rendered` says.
+fn hand_on<F: FnMut(Candidates) -> bool>(
+    items: &[Item],
+    json: &[u8],
+    rendered: &mut [Rendered],
+    out: &mut Out<F>,
+) -> bool {
     for (i, item) in items.iter().enumerate() {
         let go_on = match (&item.outcome, rendered.get_mut(i).and_then(Option::take)) {
             (Outcome::Login(range), _) => out.record(item.id, Some(&json[range.clone()])),

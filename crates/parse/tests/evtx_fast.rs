@@ -163,3 +163,218 @@ proptest! {
         same_on_both_paths(&bytes);
     }
 }
+
+// The chunks and records of a file are found by Portcullis' own walk on the fast path
+// and by the crate's on the rendering path: damage to the file header, chunk headers,
+// string tables and record headers must give the same records and counts on both.
+
+/// The first byte of chunk `n` (a 4 KiB file header, then 64 KiB chunks).
+fn chunk_at(n: usize) -> usize {
+    4096 + n * 65536
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The larger sample: 6 chunks of records (ids 1–114, 115–213, 214–318, 319–425,
+/// 426–533, 534–636), then 11 preallocated chunks of zeroes.
+fn larger() -> Vec<u8> {
+    sample("Security_with_size_t")
+}
+
+/// The record ids of the events, in the order they came.
+fn record_ids(bytes: &[u8]) -> Vec<u64> {
+    let (events, _, _) = read(bytes, Path::Fast).unwrap();
+    events.iter().map(|e| e.origin.line).collect()
+}
+
+#[test]
+fn empty_chunks_are_passed_over_and_unreadable_ones_counted_on_both_paths() {
+    let whole = same_on_both_paths(&larger()).unwrap();
+    assert_eq!((whole.records, whole.rendered_chunks), (636, 0));
+    let (all, stats, _) = read(&larger(), Path::Fast).unwrap();
+    assert_eq!(stats.malformed_records, 0);
+
+    // A chunk of zeroes between written ones is passed over, like the 11 at the end:
+    // the first chunk with login events among its records, not the last one.
+    let ranges = [
+        1..=114,
+        115..=213,
+        214..=318,
+        319..=425,
+        426..=533,
+        534..=636,
+    ];
+    let lost = |n: usize| {
+        all.iter()
+            .filter(|e| ranges[n].contains(&e.origin.line))
+            .count()
+    };
+    let n = (0..5).find(|&n| lost(n) > 0).expect("a chunk with logins");
+    let mut b = larger();
+    b[chunk_at(n)..chunk_at(n + 1)].fill(0);
+    let counts = same_on_both_paths(&b).unwrap();
+    assert_eq!(counts.records, 636 - ranges[n].clone().count() as u64);
+    let (events, stats, _) = read(&b, Path::Fast).unwrap();
+    assert_eq!(stats.malformed_records, 0);
+    assert_eq!(events.len(), all.len() - lost(n));
+
+    // A written chunk whose signature is wrong is one malformed record.
+    let mut b = larger();
+    b[chunk_at(2)..chunk_at(2) + 8].copy_from_slice(b"ElfChnk!");
+    let counts = same_on_both_paths(&b).unwrap();
+    assert_eq!(counts.records, 636 - 105 + 1);
+    assert_eq!(read(&b, Path::Fast).unwrap().1.malformed_records, 1);
+
+    // So is a preallocated chunk with one byte that is not zero, at its very end.
+    let mut b = larger();
+    b[chunk_at(11) - 1] = 1;
+    assert_eq!(same_on_both_paths(&b).unwrap().records, 637);
+    assert_eq!(read(&b, Path::Fast).unwrap().1.malformed_records, 1);
+
+    // And a chunk whose string table the crate cannot read: the first offset of its
+    // table points past the chunk.
+    let mut b = larger();
+    let slot = (0..64)
+        .map(|i| chunk_at(3) + 128 + 4 * i)
+        .find(|&at| b[at..at + 4] != [0; 4])
+        .expect("a string table offset");
+    put_u32(&mut b, slot, 70_000);
+    let counts = same_on_both_paths(&b).unwrap();
+    assert_eq!(counts.records, 636 - 107 + 1);
+    assert_eq!(read(&b, Path::Fast).unwrap().1.malformed_records, 1);
+}
+
+#[test]
+fn checksums_are_not_checked_on_either_path() {
+    let (intact, _, _) = read(&larger(), Path::Fast).unwrap();
+    let mut b = larger();
+    b[124] ^= 0xff; // the file header's CRC32
+    for n in 0..6 {
+        b[chunk_at(n) + 124] ^= 0xff; // the chunk header's
+        b[chunk_at(n) + 52] ^= 0xff; // the records'
+    }
+    let counts = same_on_both_paths(&b).unwrap();
+    assert_eq!((counts.records, counts.rendered), (636, 0));
+    assert_eq!(read(&b, Path::Fast).unwrap().0, intact);
+}
+
+#[test]
+fn a_file_cut_short_reads_its_whole_chunks_on_both_paths() {
+    // Cut in chunk 3: its records are not read, and no more chunks are looked for.
+    let cut = larger()[..chunk_at(3) + 62_000].to_vec();
+    let counts = same_on_both_paths(&cut).unwrap();
+    assert_eq!(counts.records, 114 + 99 + 105);
+    assert_eq!(read(&cut, Path::Fast).unwrap().1.malformed_records, 0);
+    assert!(record_ids(&cut).iter().all(|id| *id <= 318));
+
+    // With a header block size of 0 the cut chunk counts as one more whole chunk,
+    // which cannot be read: a malformed record.
+    let mut b = cut.clone();
+    b[40..42].copy_from_slice(&0u16.to_le_bytes());
+    let counts = same_on_both_paths(&b).unwrap();
+    assert_eq!(counts.records, 114 + 99 + 105 + 1);
+    assert_eq!(read(&b, Path::Fast).unwrap().1.malformed_records, 1);
+
+    // Shorter than its header block: not an EVTX file to either path.
+    assert!(same_on_both_paths(&cut[..4000]).is_none());
+}
+
+#[test]
+fn a_record_running_past_its_chunk_is_left_to_the_crate() {
+    let whole = sample("Security_short_selected");
+    let (all, _, _) = read(&whole, Path::Fast).unwrap();
+    // The records of the smaller sample's one chunk, from offset 512, each starting
+    // with its signature and size.
+    let mut at = chunk_at(0) + 512;
+    let mut starts = Vec::new();
+    while whole[at..at + 4] == *b"**\0\0" {
+        starts.push(at);
+        at += u32::from_le_bytes(whole[at + 4..at + 8].try_into().unwrap()) as usize;
+    }
+    assert_eq!(starts.len(), 7);
+    for (i, &record) in starts.iter().enumerate() {
+        let mut b = whole.clone();
+        // Its Binary XML would end past the chunk.
+        put_u32(&mut b, record + 4, 65_536);
+        let counts = same_on_both_paths(&b).unwrap();
+        assert_eq!(counts.rendered_chunks, 1, "record {i}");
+        let (events, stats, _) = read(&b, Path::Fast).unwrap();
+        assert!(stats.malformed_records >= 1, "record {i}: {stats:?}");
+        assert!(events.iter().all(|e| all.contains(e)), "record {i}");
+    }
+}
+
+#[test]
+fn a_log_that_has_wrapped_around_is_read_from_its_oldest_chunk() {
+    // Chunk 1 (records 115–213) first in the file, then chunk 0 (1–114): the walk
+    // starts at the chunk with the lowest first record id and wraps around.
+    let mut b = larger();
+    let (first, second) = (
+        b[chunk_at(0)..chunk_at(1)].to_vec(),
+        b[chunk_at(1)..chunk_at(2)].to_vec(),
+    );
+    b[chunk_at(0)..chunk_at(1)].copy_from_slice(&second);
+    b[chunk_at(1)..chunk_at(2)].copy_from_slice(&first);
+    let counts = same_on_both_paths(&b).unwrap();
+    assert_eq!((counts.records, counts.rendered), (636, 0));
+    let ids = record_ids(&b);
+    let mut want = record_ids(&larger());
+    // The events of chunk 1's records come last.
+    want.sort_by_key(|id| (115..=213).contains(id));
+    assert_eq!(ids, want);
+    assert!(ids.iter().any(|id| (115..=213).contains(id)));
+}
+
+/// Three chunks of the larger sample and two preallocated ones: where damage lands on
+/// the file header, the chunk headers and the string tables.
+fn headers_sample() -> Vec<u8> {
+    let mut b = larger();
+    b.truncate(chunk_at(3));
+    b.resize(chunk_at(5), 0);
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Damage to the headers that say where chunks and records are: the file header's
+    /// first 128 bytes and each chunk's header and first records.
+    #[test]
+    fn damaged_headers_read_the_same_on_both_paths(
+        flips in prop::collection::vec((0usize..5, 0usize..1024, any::<u8>()), 1..6),
+        header in prop::collection::vec((0usize..128, any::<u8>()), 0..3),
+    ) {
+        let mut b = headers_sample();
+        for (chunk, at, x) in flips {
+            b[chunk_at(chunk) + at] ^= x.max(1);
+        }
+        for (at, x) in header {
+            b[at] ^= x.max(1);
+        }
+        same_on_both_paths(&b);
+    }
+}
+
+#[test]
+fn template_definitions_are_read_once_per_file_not_once_per_chunk() {
+    // Each chunk of the larger sample alone, as a file of one chunk.
+    let alone: Vec<u64> = (0..6)
+        .map(|n| {
+            let mut b = larger()[..chunk_at(1)].to_vec();
+            b[chunk_at(0)..].copy_from_slice(&larger()[chunk_at(n)..chunk_at(n + 1)]);
+            read(&b, Path::Fast).unwrap().2.templates_read
+        })
+        .collect();
+    let whole = same_on_both_paths(&larger()).unwrap();
+    // Every chunk stores its own copy of the templates it uses; those of a chunk that
+    // an earlier chunk also used are not read again.
+    assert!(alone.iter().all(|n| *n > 0));
+    // (Read per chunk, the file's would be read 24 times.)
+    assert!(
+        whole.templates_read < alone.iter().sum::<u64>() / 2,
+        "{alone:?} {whole:?}"
+    );
+    assert!(whole.templates_read >= alone[0]);
+}

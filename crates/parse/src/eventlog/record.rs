@@ -26,6 +26,7 @@ use std::rc::Rc;
 use std::io::Write as _;
 
 use super::LOGIN_IDS;
+use super::known::Known;
 use super::template::{self, Data, Fields, Nested, Plan, Source};
 use crate::windows::EVTX_DATA_FIELDS;
 
@@ -79,36 +80,71 @@ struct Value {
     ty: u8,
 }
 
-/// The templates of one chunk, each read once.
+/// The templates of one chunk, each read once, and those of earlier chunks.
 #[derive(Debug, Default)]
 pub(super) struct Templates {
     plans: Vec<(u32, Rc<Plan>)>,
     nested: Vec<(u32, Rc<Nested>)>,
+    known_plans: Known<Plan>,
+    known_nested: Known<Nested>,
+    /// Definitions read (the others were known).
+    pub read: u64,
 }
 
 impl Templates {
-    /// Forgets the chunk's templates (their offsets mean nothing in the next one).
+    /// Forgets the chunk's templates (their offsets mean nothing in the next one); the
+    /// known ones are kept.
     pub fn clear(&mut self) {
         self.plans.clear();
         self.nested.clear();
     }
 
     fn plan(&mut self, chunk: &[u8], offset: u32) -> Rc<Plan> {
-        cached(&mut self.plans, offset, || template::plan(chunk, offset))
+        cached(
+            &mut self.plans,
+            &mut self.known_plans,
+            &mut self.read,
+            chunk,
+            offset,
+            template::plan,
+        )
     }
 
     fn nested(&mut self, chunk: &[u8], offset: u32) -> Rc<Nested> {
-        cached(&mut self.nested, offset, || template::nested(chunk, offset))
+        cached(
+            &mut self.nested,
+            &mut self.known_nested,
+            &mut self.read,
+            chunk,
+            offset,
+            template::nested,
+        )
     }
 }
 
-/// The entry for `offset`, made by `make` the first time. A chunk holds few templates
-/// (a few dozen), so a scan is quicker than hashing.
-fn cached<T>(entries: &mut Vec<(u32, Rc<T>)>, offset: u32, make: impl FnOnce() -> T) -> Rc<T> {
+/// The reading of the definition at `offset`: the chunk's, else a known one, else
+/// made by `read`. A chunk holds few templates (a few dozen), so a scan is quicker
+/// than hashing.
+fn cached<T>(
+    entries: &mut Vec<(u32, Rc<T>)>,
+    known: &mut Known<T>,
+    count: &mut u64,
+    chunk: &[u8],
+    offset: u32,
+    read: impl FnOnce(&[u8], u32) -> (T, Option<template::Names>),
+) -> Rc<T> {
     if let Some((_, t)) = entries.iter().find(|(o, _)| *o == offset) {
         return Rc::clone(t);
     }
-    let t = Rc::new(make());
+    let t = known.find(chunk, offset).unwrap_or_else(|| {
+        *count += 1;
+        let (t, names) = read(chunk, offset);
+        let t = Rc::new(t);
+        if let Some(names) = names {
+            known.keep(chunk, offset, &names, &t);
+        }
+        t
+    });
     entries.push((offset, Rc::clone(&t)));
     t
 }

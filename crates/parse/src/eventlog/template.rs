@@ -136,28 +136,36 @@ struct Element {
     lead: Option<usize>,
 }
 
-/// Reads the template definition at `offset` of `chunk` into a plan.
-pub(super) fn plan(chunk: &[u8], offset: u32) -> Plan {
+/// The name references of a definition that was read to its end: where each lies in
+/// the chunk, and the offset of the name it refers to. With its bytes, they are all of
+/// the chunk that the reading of the definition looked at.
+pub(super) type Names = Vec<(usize, u32)>;
+
+/// Reads the template definition at `offset` of `chunk` into a plan, with its name
+/// references if it could be read.
+pub(super) fn plan(chunk: &[u8], offset: u32) -> (Plan, Option<Names>) {
     match elements(chunk, offset) {
-        Some(elements) => Planner { chunk, elements }.plan(),
-        None => Plan::UNKNOWN,
+        Some((elements, names)) => (Planner { chunk, elements }.plan(), Some(names)),
+        None => (Plan::UNKNOWN, None),
     }
 }
 
-/// Reads the definition at `offset` of `chunk` as a nested template's.
-pub(super) fn nested(chunk: &[u8], offset: u32) -> Nested {
-    let Some(elements) = elements(chunk, offset) else {
-        return Nested::Unknown;
+/// Reads the definition at `offset` of `chunk` as a nested template's, with its name
+/// references if it could be read.
+pub(super) fn nested(chunk: &[u8], offset: u32) -> (Nested, Option<Names>) {
+    let Some((elements, names)) = elements(chunk, offset) else {
+        return (Nested::Unknown, None);
     };
     let p = Planner { chunk, elements };
-    if p.named(0, "EventData") {
+    let nested = if p.named(0, "EventData") {
         p.event_data(0).map_or(Nested::Unknown, Nested::EventData)
     } else if p.named(0, "System") || p.named(0, "Event") {
         // A second `System` would stand for the first in the JSON.
         Nested::Unknown
     } else {
         Nested::Nothing
-    }
+    };
+    (nested, Some(names))
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -174,7 +182,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// The elements of the definition at `offset`, in document order; `None` if it cannot
 /// be read to its end or holds what a definition should not.
-fn elements(chunk: &[u8], offset: u32) -> Option<Vec<Element>> {
+fn elements(chunk: &[u8], offset: u32) -> Option<(Vec<Element>, Names)> {
     let start = (offset as usize).checked_add(HEADER_SIZE)?;
     let size = u32_at(chunk, offset as usize + 20)? as usize;
     let end = start.checked_add(size)?;
@@ -185,6 +193,7 @@ fn elements(chunk: &[u8], offset: u32) -> Option<Vec<Element>> {
         chunk,
         at: start,
         end,
+        names: Vec::new(),
     };
     if r.u8()? != token::FRAGMENT_HEADER {
         return None;
@@ -205,7 +214,7 @@ fn elements(chunk: &[u8], offset: u32) -> Option<Vec<Element>> {
             token::EOF if t == token::EOF => {
                 // One root element, complete.
                 return (open.is_empty() && !elements.is_empty() && !in_start_tag)
-                    .then_some(elements);
+                    .then_some((elements, r.names));
             }
             token::OPEN_START => {
                 if in_start_tag || open.len() >= MAX_DEPTH {
@@ -328,6 +337,8 @@ struct Tokens<'c> {
     chunk: &'c [u8],
     at: usize,
     end: usize,
+    /// The name references read.
+    names: Names,
 }
 
 impl Tokens<'_> {
@@ -360,7 +371,9 @@ impl Tokens<'_> {
     /// The name must be one the crate can read wherever it is: the records of a
     /// template whose names it cannot read are all lost to it, so they are left to it.
     fn name(&mut self) -> Option<u32> {
+        let field = self.at;
         let offset = self.u32()?;
+        self.names.push((field, offset));
         let at = offset as usize;
         let chars = usize::from(u16_at(self.chunk, at.checked_add(6)?)?);
         let text = self.chunk.get(at + 8..at + 8 + chars * 2 + 2)?;
