@@ -7,7 +7,7 @@
 //! fields all match (or, with no `when`, whose outcome field the record has); a record
 //! whose outcome value the mapping does not list is known and is no login attempt.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service, address};
@@ -107,7 +107,9 @@ pub struct CustomJson {
     session: Option<FieldPath>,
     host: Option<FieldPath>,
     outcome: FieldPath,
-    outcomes: HashMap<String, Outcome>,
+    /// Outcome values and their meanings: a mapping lists a few, and a scan of a
+    /// few short strings costs less than hashing one.
+    outcomes: Vec<(Box<str>, Outcome)>,
     protocol: Option<Protocol>,
 }
 
@@ -159,7 +161,7 @@ pub fn compile(specs: &[CustomJsonSpec]) -> Result<Vec<CustomJson>, CustomJsonEr
         if s.outcomes.is_empty() {
             return Err(err("outcomes must map at least one value".into()));
         }
-        let mut outcomes = HashMap::new();
+        let mut outcomes = Vec::with_capacity(s.outcomes.len());
         for (value, meaning) in &s.outcomes {
             let o = if meaning == "success" {
                 Outcome::Success
@@ -172,7 +174,8 @@ pub fn compile(specs: &[CustomJsonSpec]) -> Result<Vec<CustomJson>, CustomJsonEr
                     names.join(", ")
                 )));
             };
-            outcomes.insert(value.clone(), o);
+            // The table's keys are distinct already: `outcomes` is a map as written.
+            outcomes.push((Box::from(value.as_str()), o));
         }
         let time_format = match s.time_format.as_deref() {
             None | Some("rfc3339") => TimeFormat::Rfc3339,
@@ -248,9 +251,12 @@ impl CustomJson {
             }
         }
         let value = self.outcome.find(v)?;
-        let Some(outcome) =
-            text_ref(Some(value)).and_then(|t| self.outcomes.get(t.as_ref()).copied())
-        else {
+        let Some(outcome) = text_ref(Some(value)).and_then(|t| {
+            self.outcomes
+                .iter()
+                .find(|(v, _)| **v == *t)
+                .map(|(_, o)| *o)
+        }) else {
             return Some(true);
         };
         let get = |p: &Option<FieldPath>| p.as_ref().and_then(|p| p.find(v));

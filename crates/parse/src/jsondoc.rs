@@ -208,7 +208,7 @@ impl<'a> Doc<'a> {
             text: std::str::from_utf8(record).ok(),
             i: 0,
             keys,
-            frames: Vec::new(),
+            frames: Frames::default(),
         };
         s.whitespace();
         let doc = s.value(MAX_DEPTH)?;
@@ -232,8 +232,59 @@ struct Scanner<'a, 'k> {
     text: Option<&'a str>,
     i: usize,
     keys: &'k Keys,
-    /// Open containers of the value being skipped (`{` or `[`).
-    frames: Vec<u8>,
+    /// Open containers of the value being skipped.
+    frames: Frames,
+}
+
+/// The open containers of a skipped value, one bit each (set for an object): the
+/// first 64 levels in a word, so that no record of usual depth allocates; deeper ones
+/// (skipped values nest without limit, as in `serde_json`) in a vector.
+#[derive(Default)]
+struct Frames {
+    depth: usize,
+    low: u64,
+    deep: Vec<bool>,
+}
+
+impl Frames {
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.depth = 0;
+        self.deep.clear();
+    }
+
+    #[inline(always)]
+    fn push(&mut self, object: bool) {
+        if self.depth < 64 {
+            let bit = 1u64 << self.depth;
+            self.low = if object {
+                self.low | bit
+            } else {
+                self.low & !bit
+            };
+        } else {
+            self.deep.push(object);
+        }
+        self.depth += 1;
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) {
+        if self.depth > 64 {
+            self.deep.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// The innermost open container: `Some(true)` for an object, `None` if none is.
+    #[inline(always)]
+    fn last(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            d @ 1..=64 => Some(self.low & (1 << (d - 1)) != 0),
+            _ => self.deep.last().copied(),
+        }
+    }
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -505,7 +556,7 @@ impl<'a> Scanner<'a, '_> {
                     if self.peek() == Some(close) {
                         self.i += 1;
                     } else {
-                        self.frames.push(open);
+                        self.frames.push(open == b'{');
                         if open == b'{' {
                             self.skip_key()?;
                         }
@@ -516,9 +567,10 @@ impl<'a> Scanner<'a, '_> {
             }
             // After a value: a comma and the next one, or the ends of containers.
             loop {
-                let Some(&open) = self.frames.last() else {
+                let Some(object) = self.frames.last() else {
                     return Ok(());
                 };
+                let open = if object { b'{' } else { b'[' };
                 // The compact shape first: `,"` in an object, `,` and a value in an array.
                 if self.peek() == Some(b',') && self.b.get(self.i + 1) == Some(&b'"') {
                     self.i += 1;
@@ -961,6 +1013,40 @@ mod tests {
                 Doc::parse(skipped.as_bytes(), &k).is_ok(),
                 "skipped: no limit"
             );
+        }
+    }
+
+    /// Skipped containers are tracked a bit each in one word for the first 64 levels
+    /// and in a vector past them: the ends of each agree at every depth around the
+    /// boundary, objects and arrays alternating so a wrong bit shows.
+    #[test]
+    fn skipped_nesting_around_the_word_boundary_agrees_with_serde_json() {
+        let k = keys(&["a"]);
+        for depth in 60..70 {
+            for closing_right in [true, false] {
+                let (mut open, mut close) = (String::new(), String::new());
+                for level in 0..depth {
+                    if level % 2 == 0 {
+                        open.push_str("{\"x\":");
+                        close.insert(0, '}');
+                    } else {
+                        open.push('[');
+                        close.insert(0, ']');
+                    }
+                }
+                if !closing_right {
+                    // The innermost closer swapped for the other kind.
+                    let c = close.remove(0);
+                    close.insert(0, if c == '}' { ']' } else { '}' });
+                }
+                let rec = format!("{{\"b\":{open}1{close},\"a\":2}}");
+                same_as_reference(rec.as_bytes(), &k).unwrap();
+                assert_eq!(
+                    Doc::parse(rec.as_bytes(), &k).is_ok(),
+                    closing_right,
+                    "{depth}"
+                );
+            }
         }
     }
 
