@@ -57,7 +57,7 @@ use portcullis_parse::{
 const LINES: usize = 100_000;
 
 mod common;
-use common::{FIRST, LAST, Rng, document_config, documents, rules, run};
+use common::{FIRST, LAST, Rng, document_config, documents, rules, run, thread_cpu_ns};
 
 const LOCAL_DOMAINS: &[&str] = &["parliament.example", "example.org", "mail.example.net"];
 const REMOTE_DOMAINS: &[&str] = &[
@@ -736,12 +736,6 @@ fn settings<M: criterion::measurement::Measurement>(group: &mut criterion::Bench
         .measurement_time(Duration::from_secs(3))
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat);
-}
-
-/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), if known.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split(' ').next()?.parse().ok()
 }
 
 /// Lines per second of this thread's CPU time over five passes, if known. On a shared

@@ -24,12 +24,6 @@ fn pass(parser: &mut LogParser, lines: &[String]) -> u64 {
     common::run(parser, lines)
 }
 
-/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), if known.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split(' ').next()?.parse().ok()
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(name) = args.next() else {
@@ -52,10 +46,10 @@ fn main() {
         std::process::exit(2);
     };
     let mut parser = LogParser::new(common::document_config(&name, format));
-    let before = thread_cpu_ns();
+    let before = common::thread_cpu_ns();
     let events = pass(&mut parser, &lines);
     let cpu = before
-        .zip(thread_cpu_ns())
+        .zip(common::thread_cpu_ns())
         .map(|(a, b)| b.saturating_sub(a));
     let s = parser.stats();
     println!(

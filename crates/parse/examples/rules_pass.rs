@@ -22,12 +22,6 @@ fn pass(parser: &mut LogParser, lines: &[String]) -> u64 {
     common::run(parser, lines)
 }
 
-/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), if known.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split(' ').next()?.parse().ok()
-}
-
 fn main() {
     let n = match std::env::args().nth(1).map(|a| a.parse::<usize>()) {
         None => 20_000,
@@ -47,10 +41,10 @@ fn main() {
         rules: Some(common::rules()),
         ..ParseConfig::default()
     });
-    let before = thread_cpu_ns();
+    let before = common::thread_cpu_ns();
     let events = pass(&mut parser, &lines);
     let cpu = before
-        .zip(thread_cpu_ns())
+        .zip(common::thread_cpu_ns())
         .map(|(a, b)| b.saturating_sub(a));
     let s = parser.stats();
     println!(

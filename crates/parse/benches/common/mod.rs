@@ -352,3 +352,9 @@ pub fn run(parser: &mut LogParser, lines: &[String]) -> u64 {
     parser.finish(&mut out);
     events + out.len() as u64
 }
+
+/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), if known.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split(' ').next()?.parse().ok()
+}
