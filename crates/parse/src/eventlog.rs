@@ -54,6 +54,26 @@ use crate::prefilter::Candidates;
 use chunks::{CHUNK_HEADER_SIZE, Chunk, ChunkHeader, Chunks};
 use record::{Outcome, RecordReader};
 
+/// Little-endian integers at a byte offset, `None` past the end (the file's, a chunk's
+/// and a template's fields alike).
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
 /// The Security event ids [`crate::windows`] reads: logon, failed logon, Kerberos
 /// pre-authentication failure, NTLM credential validation, account lockout.
 pub const LOGIN_IDS: [u32; 5] = [4624, 4625, 4771, 4776, 4740];

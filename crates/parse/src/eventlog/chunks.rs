@@ -40,6 +40,7 @@ use std::io::{Read, Seek, SeekFrom};
 use ::evtx::EvtxParser;
 
 use super::EvtxError;
+use super::{u16_at, u32_at, u64_at};
 
 /// A chunk's size, and where the first one starts.
 pub(super) const CHUNK_SIZE: usize = 65536;
@@ -47,24 +48,6 @@ const FIRST_CHUNK: u64 = 4096;
 /// The chunk header's size: the records start after it.
 pub(super) const CHUNK_HEADER_SIZE: usize = 512;
 const CHUNK_SIGNATURE: &[u8; 8] = b"ElfChnk\0";
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
 
 /// The fields of a chunk header that finding and walking records use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,7 @@ use std::io::Write as _;
 use super::LOGIN_IDS;
 use super::known::Known;
 use super::template::{self, Data, Fields, Nested, Plan, Source};
+use super::u32_at;
 use crate::windows::EVTX_DATA_FIELDS;
 
 /// What became of a record.
@@ -155,12 +156,6 @@ pub(super) struct RecordReader {
     pub templates: Templates,
     values: Vec<Value>,
     nested: Vec<Value>,
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 impl RecordReader {

@@ -23,6 +23,7 @@
 
 use std::ops::Range;
 
+use super::{u16_at, u32_at};
 use crate::windows::EVTX_DATA_FIELDS;
 
 /// Where a field of the event comes from.
@@ -166,18 +167,6 @@ pub(super) fn nested(chunk: &[u8], offset: u32) -> (Nested, Option<Names>) {
         Nested::Nothing
     };
     (nested, Some(names))
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 /// The elements of the definition at `offset`, in document order; `None` if it cannot
