@@ -51,6 +51,7 @@ use crate::exchange::LineKind;
 pub use crate::exchange_smtp::MAX_SESSIONS;
 use crate::exchange_smtp::{Held, endpoint, split_csv};
 use crate::jsonlog::rfc3339;
+use crate::text::contains_ci;
 
 /// Where the fields are, from `#Fields:`.
 #[derive(Debug, Clone, Copy)]
@@ -185,10 +186,10 @@ impl PopImapLog {
             e.port = Some(port).filter(|p| *p != 0);
         }
         let given = match command.as_str() {
-            "login" => first_word(parameters).map(str::to_owned),
+            // `login NAME *****`, `apop NAME DIGEST`.
+            "login" | "apop" => first_word(parameters).map(str::to_owned),
             "pass" => self.names.get(session).cloned(),
-            // `apop NAME DIGEST`; the mechanisms of `authenticate` and `auth` name none.
-            "apop" => first_word(parameters).map(str::to_owned),
+            // The mechanisms of `authenticate` and `auth` name none.
             _ => None,
         };
         e.user = get(c.user)
@@ -260,8 +261,7 @@ fn judge(answer: &str) -> Option<bool> {
 }
 
 fn says_login_failed(answer: &str) -> bool {
-    let lower = answer.to_ascii_lowercase();
-    lower.contains("failed") || lower.contains("logon failure")
+    contains_ci(answer, "failed") || contains_ci(answer, "logon failure")
 }
 
 #[cfg(test)]

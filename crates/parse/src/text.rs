@@ -78,6 +78,13 @@ pub(crate) fn user(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
+/// Whether `needle` stands in `hay`, ASCII letters matched in either case.
+pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -3,7 +3,7 @@
 //! `pam_unix(dovecot:auth)` field list. The user field is the client's text, so each
 //! prefix is parsed from the side the user cannot reach.
 
-use crate::text::{find, find_iter};
+use crate::text::{contains_ci, find, find_iter};
 use std::net::IpAddr;
 
 use portcullis_core::{Reason, address};
@@ -151,12 +151,6 @@ pub(super) enum AuthClass {
     Failure(Reason),
     NotAttempt,
     Unknown,
-}
-
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    let h = hay.as_bytes();
-    let n = needle.as_bytes();
-    n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 pub(super) fn classify_auth(core: &str) -> AuthClass {
