@@ -393,28 +393,8 @@ impl<'a> Scanner<'a, '_> {
                 None if self.peek() == Some(b'"') => self.skip_string_from(self.i + 1)?,
                 None => self.skip()?,
             }
-            // The compact shape: a comma right after the value, a key right after it.
-            match self.peek() {
-                Some(b',') if self.b.get(self.i + 1) == Some(&b'"') => self.i += 1,
-                Some(b' ' | b'\n' | b'\t' | b'\r' | b',') => {
-                    self.whitespace();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.i += 1;
-                            self.whitespace();
-                        }
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Doc::Object(members));
-                        }
-                        _ => return Err(Malformed),
-                    }
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(Doc::Object(members));
-                }
-                _ => return Err(Malformed),
+            if self.ended(b'}')? {
+                return Ok(Doc::Object(members));
             }
         }
     }
@@ -432,18 +412,33 @@ impl<'a> Scanner<'a, '_> {
         }
         loop {
             items.push(self.value(depth)?);
-            self.whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.whitespace();
-                }
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(Doc::Array(items));
-                }
-                _ => return Err(Malformed),
+            if self.ended(b']')? {
+                return Ok(Doc::Array(items));
             }
+        }
+    }
+
+    /// After a kept member or item: `true` at the container's end (`close`, taken),
+    /// `false` after a comma (taken, with the whitespace after it).
+    #[inline(always)]
+    fn ended(&mut self, close: u8) -> Scan<bool> {
+        // The compact shape: a comma right after the value, a string right after it.
+        if self.peek() == Some(b',') && self.b.get(self.i + 1) == Some(&b'"') {
+            self.i += 1;
+            return Ok(false);
+        }
+        self.whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.whitespace();
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(Malformed),
         }
     }
 
