@@ -12,7 +12,7 @@
 //! from an unknown name). The reader is `portcullis_parse::exchange_popimap`.
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use portcullis_core::Outcome;
 
@@ -37,14 +37,9 @@ pub fn session(a: &Attempt) -> String {
 /// Writes one attempt's connection; returns the lines written.
 pub(super) fn attempt(buf: &mut Vec<u8>, a: &Attempt, name: &str, server: IpAddr) -> u64 {
     let session = session(a);
-    let client = match a.source {
-        IpAddr::V4(v4) => format!("{v4}:{}", a.port),
-        IpAddr::V6(v6) => format!("[{v6}]:{}", a.port),
-    };
-    let server = match server {
-        IpAddr::V4(v4) => format!("{v4}:993"),
-        IpAddr::V6(v6) => format!("[{v6}]:993"),
-    };
+    // `203.0.113.7:50001`, `[2001:db8::7]:50001`.
+    let client = SocketAddr::new(a.source, a.port);
+    let server = SocketAddr::new(server, 993);
     // A name with a comma or a quote is one CSV field, quoted.
     let csv = |v: &str| {
         if v.contains([',', '"']) {
