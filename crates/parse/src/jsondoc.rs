@@ -1200,6 +1200,26 @@ mod tests {
             prop_assert_eq!(same_as_reference(&bytes, &k), Ok(()));
         }
 
+        /// One tape reads record after record, of every shape and some malformed, as
+        /// `serde_json` does each on its own.
+        #[test]
+        fn a_reused_tape_agrees_with_serde_json(
+            texts in prop::collection::vec(json_text(), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let k = keys(&["a", "Value"]);
+            let mut tape = Tape::new();
+            for (i, text) in texts.iter().enumerate() {
+                let mut bytes = text.clone().into_bytes();
+                if i == 0 {
+                    // A record cut short leaves a part of itself on the tape.
+                    bytes.truncate(cut.index(bytes.len() + 1));
+                }
+                let ours = tape.parse(&bytes, &k).ok().map(|d| pairs(d.root()));
+                prop_assert_eq!(ours, reference::parse(&bytes, &k));
+            }
+        }
+
         /// The same records in the compact shape, which takes the scanner's fast paths.
         #[test]
         fn agrees_with_serde_json_compact(

@@ -377,6 +377,25 @@ mod tests {
     }
 
     #[test]
+    fn a_page_is_read_up_to_its_limit_and_the_rest_counted() {
+        let mut log = JsonLog::new(InputFormat::Json, Arc::from(Vec::new()));
+        let mut page = String::from(r#"{"value":["#);
+        for i in 0..MAX_PAGE + 2 {
+            page.push_str(if i == 0 { "{}" } else { ",{}" });
+        }
+        page.push_str("]}");
+        let mut out = Vec::new();
+        let counts = log.push(page.as_bytes(), &Origin::default(), &mut out);
+        assert_eq!(
+            counts,
+            RecordCounts {
+                malformed: 2,
+                unknown: MAX_PAGE as u64
+            }
+        );
+    }
+
+    #[test]
     fn records_of_no_known_shape_are_counted() {
         let mut log = JsonLog::new(InputFormat::Json, Arc::from(Vec::new()));
         let mut out = Vec::new();

@@ -374,3 +374,5 @@ impl From<Node<'_>> for serde_json::Value {
     }
 }
 
+#[cfg(test)]
+mod tests;
