@@ -162,7 +162,9 @@ impl<'t> Doc<'t> {
     #[inline(always)]
     fn str(&self, from: u32, to: u32) -> Option<&'t str> {
         match from.checked_sub(self.base) {
-            Some(from) => self.text.get(from as usize..(to - self.base) as usize),
+            Some(from) => self
+                .text
+                .get(from as usize..to.saturating_sub(self.base) as usize),
             None => self.record.get(from as usize..to as usize),
         }
     }
@@ -253,7 +255,7 @@ impl<'t> Iterator for Members<'t> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let m = self.list.next()?;
-        let key = self.doc.str(m.from, m.from + m.len)?;
+        let key = self.doc.str(m.from, m.from.saturating_add(m.len))?;
         Some((
             key,
             Node {
