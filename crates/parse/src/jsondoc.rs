@@ -286,13 +286,18 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// The bytes of a string entry.
+    /// The bytes of a string entry (none if it is not one, which cannot happen).
     fn entry_bytes(&self, from: u32, to: u32) -> &[u8] {
         let (from, to) = (from as usize, to as usize);
-        match from.checked_sub(self.b.len()) {
-            Some(f) => &self.tape.text.as_bytes()[f..to - self.b.len()],
-            None => &self.b[from..to],
-        }
+        let bytes = match from.checked_sub(self.b.len()) {
+            Some(f) => self
+                .tape
+                .text
+                .as_bytes()
+                .get(f..to.saturating_sub(self.b.len())),
+            None => self.b.get(from..to),
+        };
+        bytes.unwrap_or_default()
     }
 
     /// Appends a kept value's entry.
@@ -357,7 +362,8 @@ impl<'a> Scanner<'a, '_> {
         Ok(())
     }
 
-    /// Opens a kept container: its entry, whose end [`Scanner::close`] sets.
+    /// Opens a kept container: its entry, whose end [`Scanner::close_array`] or
+    /// [`Scanner::close_object`] sets.
     #[inline(always)]
     fn open(&mut self, entry: Entry) -> usize {
         self.put(entry);
