@@ -89,7 +89,7 @@ impl FieldPath {
     }
 
     /// The value at this path; each segment is an object key.
-    fn find<'v, V: JsonNode>(&self, v: &'v V) -> Option<&'v V> {
+    fn find<'t, V: JsonNode<'t>>(&self, v: V) -> Option<V> {
         self.0.iter().try_fold(v, |v, key| v.get(key))
     }
 }
@@ -244,7 +244,12 @@ impl CustomJson {
     /// Reads `v` if this mapping takes it: `None` if not, `Some(true)` if read (an
     /// event, or a known value that is no attempt), `Some(false)` if it was taken but
     /// its time could not be read.
-    pub fn read<V: JsonNode>(&self, v: &V, origin: &Origin, out: &mut Vec<Event>) -> Option<bool> {
+    pub fn read<'t, V: JsonNode<'t>>(
+        &self,
+        v: V,
+        origin: &Origin,
+        out: &mut Vec<Event>,
+    ) -> Option<bool> {
         for (p, want) in &self.when {
             if text_ref(p.find(v)).as_deref() != Some(want.as_str()) {
                 return None;

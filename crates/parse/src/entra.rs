@@ -52,7 +52,7 @@ fn protocol(client_app: Option<&str>) -> Protocol {
 }
 
 /// Reads `v` if it is a sign-in record; false if it is not one.
-pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
+pub fn read<'t, V: JsonNode<'t>>(v: V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let v = match (
         v.get("category").and_then(JsonNode::as_str),
         v.get("properties"),

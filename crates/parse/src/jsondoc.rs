@@ -1,15 +1,24 @@
-//! A JSON record parsed sparsely into values borrowed from its bytes.
+//! A JSON record parsed sparsely onto a flat tape of values borrowed from its bytes.
 //!
 //! The JSON readers look at a few keys of large records (an Entra sign-in of ~1 KB
 //! gives six values). Parsing a record into a `serde_json::Value` builds every kept
 //! value as an owned `String` in a `BTreeMap`, then frees it all again, and serde's
-//! generic machinery costs more per token than the reading does. A [`Doc`] keeps only
-//! the object keys its [`Keys`] name, at every depth, as a vector of pairs, with
-//! strings borrowed from the record where they have no escapes; the rest of the
-//! record is checked as JSON by a scanner made for skipping, and never built. Its
-//! strings are scanned sixteen bytes a step (the private `jsonstr` module); the compact shapes
+//! generic machinery costs more per token than the reading does. Here only the object
+//! keys a [`Keys`] names are kept, at every depth; the rest of the record is checked as
+//! JSON by a scanner made for skipping, and never built. Its strings are scanned
+//! sixteen bytes a step (the private `jsonstr` module); the compact shapes
 //! `"key":value` and `,"` are taken with one look, and whitespace is skipped only where
 //! there is some.
+//!
+//! The kept values are written in pre-order onto a [`Tape`] ([`tape`]): one small
+//! `Copy` entry each, strings as byte ranges of the record, containers with the index
+//! one past their contents so that stepping over a sibling is one look, and each
+//! object's kept keys listed together in a table beside the entries, so that a lookup
+//! reads a few keys and nothing else. A tree of vectors would allocate for every
+//! object and array of every record and free them all again (for a winlogbeat event,
+//! a tenth of the work); the tape's vectors are cleared and reused from record to
+//! record, with one buffer for unescaped strings and one vector for numbers beside
+//! them, so that a usual record allocates nothing.
 //!
 //! What is accepted is exactly what `serde_json::from_slice` accepts when it skips the
 //! same keys (RFC 8259 with `serde_json`'s limits): strings that are kept (and every
@@ -18,132 +27,71 @@
 //! Kept strings with escapes and kept numbers are handed to `serde_json` itself, so
 //! their values are its values. A differential property test holds the two together.
 //!
-//! The readers are written once against [`JsonNode`], which both [`Doc`] and
-//! `serde_json::Value` implement, so they read a value parsed elsewhere (a whole
-//! `Value`) exactly as they read a record parsed here.
+//! The readers are written once against [`JsonNode`], a by-value view that both the
+//! tape's [`Node`] and `&serde_json::Value` implement, so they read a value parsed
+//! elsewhere (a whole `Value`) exactly as they read a record parsed here.
 
-use std::borrow::Cow;
+pub mod tape;
 
+use serde::de::{DeserializeSeed, Visitor};
 use serde_json::{Number, Value};
 
 use crate::jsonstr::next_special;
+pub use tape::{Doc, Items, Members, Node, Tape};
+use tape::{Entry, Member};
 
-/// What the JSON readers need of a parsed value.
-pub trait JsonNode: Sized {
+/// What the JSON readers need of a parsed value: a handle copied freely, whose text
+/// lives as long as `'t`.
+pub trait JsonNode<'t>: Copy {
+    /// The items of an array, in order.
+    type Items: Iterator<Item = Self>;
     /// The member `key` of an object (the last one, if the key is repeated); `None`
     /// for anything that is not an object.
-    fn get(&self, key: &str) -> Option<&Self>;
+    fn get(self, key: &str) -> Option<Self>;
     /// The text of a string.
-    fn as_str(&self) -> Option<&str>;
+    fn as_str(self) -> Option<&'t str>;
     /// The number, if this is one.
-    fn as_number(&self) -> Option<&Number>;
+    fn as_number(self) -> Option<&'t Number>;
     /// The items of an array.
-    fn as_array(&self) -> Option<&[Self]>;
+    fn items(self) -> Option<Self::Items>;
     /// Whether this is an object.
-    fn is_object(&self) -> bool;
+    fn is_object(self) -> bool;
     /// How many different keys an object has, counting no further than `limit + 1`.
-    fn object_keys_up_to(&self, limit: usize) -> Option<usize>;
+    fn object_keys_up_to(self, limit: usize) -> Option<usize>;
 }
 
-impl JsonNode for Value {
-    fn get(&self, key: &str) -> Option<&Self> {
+impl<'t> JsonNode<'t> for &'t Value {
+    type Items = std::slice::Iter<'t, Value>;
+
+    fn get(self, key: &str) -> Option<Self> {
         Value::get(self, key)
     }
 
-    fn as_str(&self) -> Option<&str> {
+    fn as_str(self) -> Option<&'t str> {
         Value::as_str(self)
     }
 
-    fn as_number(&self) -> Option<&Number> {
+    fn as_number(self) -> Option<&'t Number> {
         match self {
             Value::Number(n) => Some(n),
             _ => None,
         }
     }
 
-    fn as_array(&self) -> Option<&[Self]> {
-        Value::as_array(self).map(Vec::as_slice)
+    fn items(self) -> Option<Self::Items> {
+        Value::as_array(self).map(|items| items.iter())
     }
 
-    fn is_object(&self) -> bool {
+    fn is_object(self) -> bool {
         Value::is_object(self)
     }
 
-    fn object_keys_up_to(&self, limit: usize) -> Option<usize> {
-        Some(self.as_object()?.len().min(limit + 1))
+    fn object_keys_up_to(self, limit: usize) -> Option<usize> {
+        Some(self.as_object()?.len().min(limit.saturating_add(1)))
     }
 }
 
-/// A JSON value of a record, keeping only the object keys a [`Keys`] names.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Doc<'a> {
-    /// `null`.
-    Null,
-    /// `true` or `false`.
-    Bool(bool),
-    /// A number, as `serde_json` reads it.
-    Number(Number),
-    /// A string, borrowed from the record unless it had escapes.
-    String(Cow<'a, str>),
-    /// An array: every item is kept.
-    Array(Vec<Doc<'a>>),
-    /// An object's kept members, in the record's order (repeated keys included).
-    Object(Vec<(Cow<'a, str>, Doc<'a>)>),
-}
-
-impl JsonNode for Doc<'_> {
-    fn get(&self, key: &str) -> Option<&Self> {
-        match self {
-            // The last one wins, as in a `serde_json::Map`.
-            Doc::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|m| &m.1),
-            _ => None,
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Doc::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn as_number(&self) -> Option<&Number> {
-        match self {
-            Doc::Number(n) => Some(n),
-            _ => None,
-        }
-    }
-
-    fn as_array(&self) -> Option<&[Self]> {
-        match self {
-            Doc::Array(items) => Some(items),
-            _ => None,
-        }
-    }
-
-    fn is_object(&self) -> bool {
-        matches!(self, Doc::Object(_))
-    }
-
-    fn object_keys_up_to(&self, limit: usize) -> Option<usize> {
-        let Doc::Object(members) = self else {
-            return None;
-        };
-        // Repeated keys count once, as in a map; bounded work whatever the record.
-        let mut seen: Vec<&str> = Vec::with_capacity(limit + 1);
-        for (k, _) in members {
-            if !seen.contains(&k.as_ref()) {
-                seen.push(k);
-                if seen.len() > limit {
-                    break;
-                }
-            }
-        }
-        Some(seen.len())
-    }
-}
-
-/// Which object keys a [`Doc`] keeps: those `builtin` accepts, and a few more.
+/// Which object keys a [`Tape`] keeps: those `builtin` accepts, and a few more.
 #[derive(Debug, Clone)]
 pub struct Keys {
     builtin: fn(&[u8]) -> bool,
@@ -197,27 +145,46 @@ impl Keys {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
-impl<'a> Doc<'a> {
-    /// Parses one record; [`Malformed`] if it is not JSON (the skipped parts are
-    /// checked too).
-    pub fn parse(record: &'a [u8], keys: &Keys) -> Result<Doc<'a>, Malformed> {
+impl Tape {
+    /// Parses one record onto the tape (replacing the last one); [`Malformed`] if it is
+    /// not JSON (the skipped parts are checked too).
+    pub fn parse<'t>(&'t mut self, record: &'t [u8], keys: &Keys) -> Result<Doc<'t>, Malformed> {
+        self.clear();
+        // Offsets on the tape are `u32`, and address the record and the text after it
+        // (no longer than the record). A record longer than half of `u32::MAX` cannot
+        // be addressed there, and no log record is that long (the record splitter caps
+        // them far lower): it is refused as malformed rather than read wrong.
+        let Some(base) = u32::try_from(record.len())
+            .ok()
+            .filter(|n| *n <= u32::MAX / 2)
+        else {
+            return Err(Malformed);
+        };
+        // Almost every record is UTF-8 as a whole: checked once, its strings need no
+        // check of their own, and they are read from it in place.
+        let text = std::str::from_utf8(record).ok();
         let mut s = Scanner {
             b: record,
-            // Almost every record is UTF-8 as a whole: checked once, its strings need
-            // no check of their own.
-            text: std::str::from_utf8(record).ok(),
+            text,
             i: 0,
             keys,
             frames: Frames::default(),
+            tape: self,
         };
         s.whitespace();
-        let doc = s.value(MAX_DEPTH)?;
+        s.value(MAX_DEPTH)?;
         s.whitespace();
-        if s.i == record.len() {
-            Ok(doc)
-        } else {
-            Err(Malformed)
+        if s.i != record.len() {
+            return Err(Malformed);
         }
+        Ok(Doc {
+            entries: &self.entries,
+            members: &self.members,
+            record: text.unwrap_or(""),
+            base,
+            text: &self.text,
+            numbers: &self.numbers,
+        })
     }
 }
 
@@ -234,6 +201,8 @@ struct Scanner<'a, 'k> {
     keys: &'k Keys,
     /// Open containers of the value being skipped.
     frames: Frames,
+    /// Where kept values go.
+    tape: &'k mut Tape,
 }
 
 /// The open containers of a skipped value, one bit each (set for an object): the
@@ -288,13 +257,53 @@ impl Frames {
 }
 
 impl<'a> Scanner<'a, '_> {
-    /// `b[from..to]` as text, if it is UTF-8 (`from` and `to` are at ASCII bytes).
-    #[inline]
-    fn utf8(&self, from: usize, to: usize) -> Scan<&'a str> {
-        match self.text {
-            Some(text) => text.get(from..to).ok_or(Malformed),
-            None => std::str::from_utf8(&self.b[from..to]).map_err(|_| Malformed),
+    /// The entry of a string without escapes, `b[from..to]` (`from` and `to` are at
+    /// ASCII bytes): read in place when the record is UTF-8, else checked and copied.
+    #[inline(always)]
+    fn plain(&mut self, from: usize, to: usize) -> Scan<Entry> {
+        if self.text.is_some() {
+            // The record's length was checked to fit.
+            return Ok(Entry::Str {
+                from: from as u32,
+                to: to as u32,
+            });
         }
+        let s = std::str::from_utf8(&self.b[from..to]).map_err(|_| Malformed)?;
+        let from = self.tape.text.len();
+        self.tape.text.push_str(s);
+        Ok(self.text_entry(from))
+    }
+
+    /// The entry of the tape's text from `from` to its end.
+    fn text_entry(&self, from: usize) -> Entry {
+        // The text follows the record in the strings' offsets. It is no longer than
+        // the record (unescaping never lengthens a string), whose length was checked
+        // to leave room for both.
+        let base = self.b.len();
+        Entry::Str {
+            from: (base + from) as u32,
+            to: (base + self.tape.text.len()) as u32,
+        }
+    }
+
+    /// The bytes of a string entry (none if it is not one, which cannot happen).
+    fn entry_bytes(&self, from: u32, to: u32) -> &[u8] {
+        let (from, to) = (from as usize, to as usize);
+        let bytes = match from.checked_sub(self.b.len()) {
+            Some(f) => self
+                .tape
+                .text
+                .as_bytes()
+                .get(f..to.saturating_sub(self.b.len())),
+            None => self.b.get(from..to),
+        };
+        bytes.unwrap_or_default()
+    }
+
+    /// Appends a kept value's entry.
+    #[inline(always)]
+    fn put(&mut self, entry: Entry) {
+        self.tape.entries.push(entry);
     }
 
     fn peek(&self) -> Option<u8> {
@@ -326,15 +335,15 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// A kept value at `self.i` (after whitespace).
-    fn value(&mut self, depth: u32) -> Scan<Doc<'a>> {
-        match self.peek().ok_or(Malformed)? {
-            b'{' => self.object(depth - 1),
-            b'[' => self.array(depth - 1),
-            b'"' => Ok(Doc::String(self.string()?)),
-            b't' => self.literal(b"true").map(|()| Doc::Bool(true)),
-            b'f' => self.literal(b"false").map(|()| Doc::Bool(false)),
-            b'n' => self.literal(b"null").map(|()| Doc::Null),
+    /// A kept value at `self.i` (after whitespace), onto the tape.
+    fn value(&mut self, depth: u32) -> Scan<()> {
+        let entry = match self.peek().ok_or(Malformed)? {
+            b'{' => return self.object(depth - 1),
+            b'[' => return self.array(depth - 1),
+            b'"' => self.string()?,
+            b't' => self.literal(b"true").map(|()| Entry::Bool(true))?,
+            b'f' => self.literal(b"false").map(|()| Entry::Bool(false))?,
+            b'n' => self.literal(b"null").map(|()| Entry::Null)?,
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
                 self.number()?;
@@ -342,23 +351,76 @@ impl<'a> Scanner<'a, '_> {
                 // rounding) is the one a `Value` would hold.
                 let n: Number =
                     serde_json::from_slice(&self.b[start..self.i]).map_err(|_| Malformed)?;
-                Ok(Doc::Number(n))
+                // No more numbers than bytes in the record, whose length fits.
+                let at = self.tape.numbers.len() as u32;
+                self.tape.numbers.push(n);
+                Entry::Number(at)
             }
-            _ => Err(Malformed),
+            _ => return Err(Malformed),
+        };
+        self.put(entry);
+        Ok(())
+    }
+
+    /// Opens a kept container: its entry, whose end [`Scanner::close_array`] or
+    /// [`Scanner::close_object`] sets.
+    #[inline(always)]
+    fn open(&mut self, entry: Entry) -> usize {
+        self.put(entry);
+        self.tape.entries.len() - 1
+    }
+
+    /// Closes the array opened at `at`: its end is the next entry's index (no more
+    /// entries than bytes in the record, whose length fits).
+    #[inline(always)]
+    fn close_array(&mut self, at: usize) {
+        let next = self.tape.entries.len() as u32;
+        if let Some(Entry::Array { end }) = self.tape.entries.get_mut(at) {
+            *end = next;
         }
     }
 
-    fn object(&mut self, depth: u32) -> Scan<Doc<'a>> {
+    /// Closes the object opened at `at`, whose members are those open from `first`:
+    /// they move to the table of members, together.
+    #[inline(always)]
+    fn close_object(&mut self, at: usize, first: usize) {
+        let next = self.tape.entries.len() as u32;
+        let tape = &mut *self.tape;
+        let listed = tape.members.len() as u32;
+        let kept = tape.pending.get(first..).unwrap_or_default();
+        tape.members.extend_from_slice(kept);
+        let n = kept.len() as u32;
+        tape.pending.truncate(first);
+        if let Some(Entry::Object {
+            end,
+            members,
+            count,
+        }) = tape.entries.get_mut(at)
+        {
+            *end = next;
+            *members = listed;
+            *count = n;
+        }
+    }
+
+    fn object(&mut self, depth: u32) -> Scan<()> {
         if depth == 0 {
             return Err(Malformed);
         }
         self.i += 1;
-        // Room for the keys a reader keeps of a record, in one allocation.
-        let mut members = Vec::with_capacity(8);
+        let at = self.open(Entry::Object {
+            end: 0,
+            members: 0,
+            count: 0,
+        });
+        // This object's members are listed from here on, after those of the objects
+        // it is in; those of the objects in it come and go in between.
+        let first = self.tape.pending.len();
         self.whitespace();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(Doc::Object(members));
+            self.close_object(at, first);
+            return Ok(());
         }
         loop {
             if self.peek() != Some(b'"') {
@@ -375,45 +437,64 @@ impl<'a> Scanner<'a, '_> {
                     return Err(Malformed);
                 }
                 if self.keys.keeps(raw) {
-                    Some(Cow::Borrowed(self.utf8(start + 1, end)?))
+                    Some(self.plain(start + 1, end)?)
                 } else {
                     None
                 }
             } else {
+                // Unescaped onto the tape's text, and taken off again if not kept.
+                let text = self.tape.text.len();
                 let key = self.string()?;
-                self.keys.keeps(key.as_bytes()).then_some(key)
+                let Entry::Str { from, to } = key else {
+                    return Err(Malformed);
+                };
+                if self.keys.keeps(self.entry_bytes(from, to)) {
+                    Some(key)
+                } else {
+                    self.tape.text.truncate(text);
+                    None
+                }
             };
             self.colon()?;
             match key {
-                Some(key) => {
-                    let value = self.value(depth)?;
-                    members.push((key, value));
+                Some(Entry::Str { from, to }) => {
+                    let value = self.tape.entries.len() as u32;
+                    self.value(depth)?;
+                    self.tape.pending.push(Member {
+                        from,
+                        len: to - from,
+                        value,
+                    });
                 }
+                Some(_) => return Err(Malformed),
                 // Most skipped values are strings.
                 None if self.peek() == Some(b'"') => self.skip_string_from(self.i + 1)?,
                 None => self.skip()?,
             }
             if self.ended(b'}')? {
-                return Ok(Doc::Object(members));
+                self.close_object(at, first);
+                return Ok(());
             }
         }
     }
 
-    fn array(&mut self, depth: u32) -> Scan<Doc<'a>> {
+    fn array(&mut self, depth: u32) -> Scan<()> {
         if depth == 0 {
             return Err(Malformed);
         }
         self.i += 1;
-        let mut items = Vec::new();
+        let at = self.open(Entry::Array { end: 0 });
         self.whitespace();
         if self.peek() == Some(b']') {
             self.i += 1;
-            return Ok(Doc::Array(items));
+            self.close_array(at);
+            return Ok(());
         }
         loop {
-            items.push(self.value(depth)?);
+            self.value(depth)?;
             if self.ended(b']')? {
-                return Ok(Doc::Array(items));
+                self.close_array(at);
+                return Ok(());
             }
         }
     }
@@ -442,22 +523,30 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// A kept string or a key at `self.i` (its opening quote): UTF-8, borrowed when it
-    /// has no escapes.
-    fn string(&mut self) -> Scan<Cow<'a, str>> {
+    /// A kept string or a key at `self.i` (its opening quote): UTF-8, in place when it
+    /// has no escapes, unescaped onto the tape's text when it has.
+    fn string(&mut self) -> Scan<Entry> {
         let start = self.i;
         let j = next_special(self.b, start + 1);
         match self.b.get(j) {
             Some(b'"') => {
                 self.i = j + 1;
-                self.utf8(start + 1, j).map(Cow::Borrowed)
+                self.plain(start + 1, j)
             }
             Some(b'\\') => {
                 self.skip_string_from(j)?;
-                // Escapes (and surrogate pairs, and UTF-8) as `serde_json` reads them.
-                serde_json::from_slice::<String>(&self.b[start..self.i])
-                    .map(Cow::Owned)
-                    .map_err(|_| Malformed)
+                // Escapes (and surrogate pairs, and UTF-8) as `serde_json` reads them,
+                // appended to the tape's text rather than to a string of their own.
+                let from = self.tape.text.len();
+                let mut de = serde_json::Deserializer::from_slice(&self.b[start..self.i]);
+                let read = AppendStr(&mut self.tape.text)
+                    .deserialize(&mut de)
+                    .and_then(|()| de.end());
+                if read.is_err() {
+                    self.tape.text.truncate(from);
+                    return Err(Malformed);
+                }
+                Ok(self.text_entry(from))
             }
             _ => Err(Malformed),
         }
@@ -624,22 +713,27 @@ impl<'a> Scanner<'a, '_> {
     }
 }
 
-/// The same value as a `serde_json::Value` (to compare with `json!` in tests).
-#[cfg(test)]
-impl From<&Doc<'_>> for Value {
-    fn from(d: &Doc<'_>) -> Value {
-        match d {
-            Doc::Null => Value::Null,
-            Doc::Bool(b) => Value::Bool(*b),
-            Doc::Number(n) => Value::Number(n.clone()),
-            Doc::String(s) => Value::String(s.to_string()),
-            Doc::Array(items) => Value::Array(items.iter().map(Value::from).collect()),
-            Doc::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.to_string(), Value::from(v)))
-                    .collect(),
-            ),
-        }
+/// Reads a JSON string as `serde_json` does, appending its text to a buffer.
+struct AppendStr<'b>(&'b mut String);
+
+impl<'de> DeserializeSeed<'de> for AppendStr<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AppendStr<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push_str(v);
+        Ok(())
     }
 }
 
@@ -652,24 +746,35 @@ mod tests {
         Keys::new(|_| false, names.iter().map(|k| Box::from(*k)))
     }
 
+    /// A record parsed onto a fresh tape, as a `Value`.
+    fn parsed(record: &[u8], keys: &Keys) -> Result<Value, Malformed> {
+        let mut tape = Tape::new();
+        tape.parse(record, keys).map(|d| Value::from(d.root()))
+    }
+
     #[test]
     fn keeps_only_the_named_keys_at_every_depth() {
         let k = keys(&["type", "time", "details", "username", "Value"]);
         let rec = br#"{"type":"LOGIN","big":{"x":[1,2,{"y":"z"}]},"t\u0069me":5,"details":{"username":"u","auth_method":"x"}}"#;
-        let d = Doc::parse(rec, &k).unwrap();
         assert_eq!(
-            Value::from(&d),
+            parsed(rec, &k).unwrap(),
             json!({"type": "LOGIN", "time": 5, "details": {"username": "u"}})
         );
+        let mut tape = Tape::new();
+        let d = tape.parse(rec, &k).unwrap();
         assert!(
-            matches!(d.get("type"), Some(Doc::String(Cow::Borrowed("LOGIN")))),
-            "strings without escapes are borrowed"
+            matches!(
+                d.root().get("type").and_then(Node::entry),
+                Some(Entry::Str { from: 9, to: 14 })
+            ),
+            "strings without escapes are read in place"
         );
+        assert_eq!(d.text, "time", "only the escaped key is copied");
         assert_eq!(
-            Value::from(&Doc::parse(b"[1,{\"a\":2,\"Value\":3}]", &k).unwrap()),
+            parsed(b"[1,{\"a\":2,\"Value\":3}]", &k).unwrap(),
             json!([1, {"Value": 3}])
         );
-        assert_eq!(Value::from(&Doc::parse(b" 42 ", &k).unwrap()), json!(42));
+        assert_eq!(parsed(b" 42 ", &k).unwrap(), json!(42));
     }
 
     #[test]
@@ -682,18 +787,16 @@ mod tests {
             br#"{"type":"LOGIN""#,
             b"",
         ] {
-            assert!(
-                Doc::parse(bad, &k).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(parsed(bad, &k).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn repeated_keys_read_as_in_a_map() {
         let k = keys(&["a", "b"]);
-        let d = Doc::parse(br#"{"a":1,"b":2,"a":3,"a":4}"#, &k).unwrap();
+        let mut tape = Tape::new();
+        let d = tape.parse(br#"{"a":1,"b":2,"a":3,"a":4}"#, &k).unwrap();
+        let d = d.root();
         assert_eq!(d.get("a").and_then(JsonNode::as_number), Some(&4.into()));
         assert_eq!(d.object_keys_up_to(3), Some(2));
         assert_eq!(
@@ -710,9 +813,11 @@ mod tests {
     fn node_views_agree_with_serde_json() {
         let k = keys(&["s", "n", "f", "a", "o", "z", "t"]);
         let rec = br#"{"s":"x\"y","n":-7,"f":1.5,"a":[1,"2"],"o":{},"z":null,"t":true}"#;
-        let d = Doc::parse(rec, &k).unwrap();
+        let mut tape = Tape::new();
+        let d = tape.parse(rec, &k).unwrap();
+        let d = d.root();
         let v: Value = serde_json::from_slice(rec).unwrap();
-        assert_eq!(Value::from(&d), v);
+        assert_eq!(Value::from(d), v);
         for key in ["s", "n", "f", "a", "o", "z", "t", "missing"] {
             let (a, b) = (d.get(key), v.get(key));
             assert_eq!(a.is_some(), b.is_some(), "{key}");
@@ -726,9 +831,11 @@ mod tests {
                 b.is_some_and(Value::is_object)
             );
             assert_eq!(
-                a.and_then(JsonNode::as_array).map(<[_]>::len),
-                b.and_then(Value::as_array).map(Vec::len)
+                a.and_then(JsonNode::items).map(Iterator::count),
+                b.and_then(JsonNode::items).map(Iterator::count)
             );
+            assert_eq!(a.and_then(Node::as_bool), b.and_then(Value::as_bool));
+            assert_eq!(a.is_some_and(Node::is_null), b.is_some_and(Value::is_null));
         }
     }
 
@@ -841,20 +948,23 @@ mod tests {
         }
     }
 
-    /// A [`Doc`] in the reference's shape (objects as lists of pairs).
-    fn pairs(d: &Doc<'_>) -> Value {
-        match d {
-            Doc::Array(items) => Value::Array(items.iter().map(pairs).collect()),
-            Doc::Object(m) => json!({ "object": m
-                .iter()
+    /// A value of the tape in the reference's shape (objects as lists of pairs,
+    /// repeated keys included).
+    fn pairs(n: Node<'_>) -> Value {
+        if let Some(items) = n.items() {
+            return Value::Array(items.map(pairs).collect());
+        }
+        match n.members() {
+            Some(m) => json!({ "object": m
                 .map(|(k, v)| json!([k, pairs(v)]))
                 .collect::<Vec<_>>() }),
-            other => Value::from(other),
+            None => Value::from(n),
         }
     }
 
     fn same_as_reference(record: &[u8], keys: &Keys) -> Result<(), String> {
-        let ours = Doc::parse(record, keys).ok().map(|d| pairs(&d));
+        let mut tape = Tape::new();
+        let ours = tape.parse(record, keys).ok().map(|d| pairs(d.root()));
         let theirs = reference::parse(record, keys);
         if ours == theirs {
             Ok(())
@@ -1004,10 +1114,7 @@ mod tests {
             same_as_reference(kept.as_bytes(), &k).unwrap();
             let skipped = format!("{{\"b\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
             same_as_reference(skipped.as_bytes(), &k).unwrap();
-            assert!(
-                Doc::parse(skipped.as_bytes(), &k).is_ok(),
-                "skipped: no limit"
-            );
+            assert!(parsed(skipped.as_bytes(), &k).is_ok(), "skipped: no limit");
         }
     }
 
@@ -1036,11 +1143,7 @@ mod tests {
                 }
                 let rec = format!("{{\"b\":{open}1{close},\"a\":2}}");
                 same_as_reference(rec.as_bytes(), &k).unwrap();
-                assert_eq!(
-                    Doc::parse(rec.as_bytes(), &k).is_ok(),
-                    closing_right,
-                    "{depth}"
-                );
+                assert_eq!(parsed(rec.as_bytes(), &k).is_ok(), closing_right, "{depth}");
             }
         }
     }
@@ -1101,6 +1204,26 @@ mod tests {
                 }
             }
             prop_assert_eq!(same_as_reference(&bytes, &k), Ok(()));
+        }
+
+        /// One tape reads record after record, of every shape and some malformed, as
+        /// `serde_json` does each on its own.
+        #[test]
+        fn a_reused_tape_agrees_with_serde_json(
+            texts in prop::collection::vec(json_text(), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let k = keys(&["a", "Value"]);
+            let mut tape = Tape::new();
+            for (i, text) in texts.iter().enumerate() {
+                let mut bytes = text.clone().into_bytes();
+                if i == 0 {
+                    // A record cut short leaves a part of itself on the tape.
+                    bytes.truncate(cut.index(bytes.len() + 1));
+                }
+                let ours = tape.parse(&bytes, &k).ok().map(|d| pairs(d.root()));
+                prop_assert_eq!(ours, reference::parse(&bytes, &k));
+            }
         }
 
         /// The same records in the compact shape, which takes the scanner's fast paths.

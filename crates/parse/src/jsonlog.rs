@@ -7,9 +7,10 @@
 //! (`{"value": [...]}`) is opened and its records read in turn. A record that is not
 //! JSON is counted as malformed; one of no known shape is counted as not understood.
 //!
-//! Records are parsed into a sparse [`Doc`] that keeps only the keys some reader
-//! reads ([`is_read_key`] and the custom mappings' paths); the readers and the helpers
-//! here work on any [`JsonNode`], a `serde_json::Value` as well.
+//! Records are parsed sparsely onto one [`Tape`], reused from record to record, that
+//! keeps only the keys some reader reads ([`is_read_key`] and the custom mappings'
+//! paths); the readers and the helpers here work on any [`JsonNode`], a
+//! `&serde_json::Value` as well.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use portcullis_core::{Event, EventTime, Origin};
 
 use crate::custom_json::CustomJson;
 use crate::format::InputFormat;
-use crate::jsondoc::{Doc, JsonNode, Keys};
+use crate::jsondoc::{JsonNode, Keys, Node, Tape};
 use crate::{entra, keycloak, windows};
 
 /// What became of one record.
@@ -34,9 +35,17 @@ pub struct RecordCounts {
 /// Reads JSON records of one stream.
 #[derive(Debug, Clone)]
 pub struct JsonLog {
+    readers: Readers,
+    keys: Keys,
+    /// Each record is parsed onto it in turn: its storage serves every record.
+    tape: Tape,
+}
+
+/// Which readers a record may go to.
+#[derive(Debug, Clone)]
+struct Readers {
     only: InputFormat,
     custom: Arc<[CustomJson]>,
-    keys: Keys,
 }
 
 /// The most records one Graph page may hold that are read (Graph pages hold at most
@@ -55,36 +64,46 @@ impl JsonLog {
                 .map(Box::from)
                 .collect::<Vec<_>>(),
         );
-        Self { only, custom, keys }
+        Self {
+            readers: Readers { only, custom },
+            keys,
+            tape: Tape::new(),
+        }
     }
 
     /// Reads one record, appending its events.
-    pub fn push(&self, record: &[u8], origin: &Origin, out: &mut Vec<Event>) -> RecordCounts {
+    pub fn push(&mut self, record: &[u8], origin: &Origin, out: &mut Vec<Event>) -> RecordCounts {
         let mut counts = RecordCounts::default();
-        let Ok(doc) = Doc::parse(record, &self.keys) else {
-            counts.malformed += 1;
-            return counts;
-        };
-        let page = doc
-            .get("value")
-            .and_then(JsonNode::as_array)
-            .filter(|_| doc.object_keys_up_to(3).is_some_and(|n| n <= 3));
-        match page {
-            Some(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if i >= MAX_PAGE {
-                        counts.malformed += (items.len() - i) as u64;
-                        break;
+        if let Ok(doc) = self.tape.parse(record, &self.keys) {
+            let root = doc.root();
+            let page = root
+                .get("value")
+                .and_then(JsonNode::items)
+                .filter(|_| root.object_keys_up_to(3).is_some_and(|n| n <= 3));
+            match page {
+                Some(items) => {
+                    for (i, item) in items.enumerate() {
+                        if i >= MAX_PAGE {
+                            // Counting the rest steps over each in one look.
+                            counts.malformed += 1;
+                            continue;
+                        }
+                        self.readers.one(item, origin, out, &mut counts);
                     }
-                    self.one(item, origin, out, &mut counts);
                 }
+                None => self.readers.one(root, origin, out, &mut counts),
             }
-            None => self.one(&doc, origin, out, &mut counts),
+        } else {
+            counts.malformed += 1;
         }
+        // Nothing of the record is kept, nor much of the room it took.
+        self.tape.clear();
         counts
     }
+}
 
-    fn one(&self, v: &Doc<'_>, origin: &Origin, out: &mut Vec<Event>, counts: &mut RecordCounts) {
+impl Readers {
+    fn one(&self, v: Node<'_>, origin: &Origin, out: &mut Vec<Event>, counts: &mut RecordCounts) {
         if !v.is_object() {
             counts.malformed += 1;
             return;
@@ -190,18 +209,21 @@ fn is_read_key(key: &[u8]) -> bool {
 }
 
 /// The value at a dotted path (`status.errorCode`); each segment is an object key.
-pub fn path<'v, V: JsonNode>(v: &'v V, dotted: &str) -> Option<&'v V> {
+#[inline]
+pub fn path<'t, V: JsonNode<'t>>(v: V, dotted: &str) -> Option<V> {
     dotted.split('.').try_fold(v, |v, key| v.get(key))
 }
 
 /// A string, or a number as text (`4625` and `"4625"` alike); `None` for anything
 /// else, for `null`, for `""` and for `-`.
-pub fn text<V: JsonNode>(v: Option<&V>) -> Option<String> {
+#[inline]
+pub fn text<'t, V: JsonNode<'t>>(v: Option<V>) -> Option<String> {
     text_ref(v).map(Cow::into_owned)
 }
 
 /// [`text`], borrowed when the value is a string.
-pub fn text_ref<V: JsonNode>(v: Option<&V>) -> Option<Cow<'_, str>> {
+#[inline]
+pub fn text_ref<'t, V: JsonNode<'t>>(v: Option<V>) -> Option<Cow<'t, str>> {
     let v = v?;
     if let Some(n) = v.as_number() {
         return Some(Cow::Owned(n.to_string()));
@@ -210,13 +232,15 @@ pub fn text_ref<V: JsonNode>(v: Option<&V>) -> Option<Cow<'_, str>> {
 }
 
 /// A borrowed string value; `None` for `""` and `-`.
-pub fn str_of<V: JsonNode>(v: Option<&V>) -> Option<&str> {
+#[inline]
+pub fn str_of<'t, V: JsonNode<'t>>(v: Option<V>) -> Option<&'t str> {
     v?.as_str().filter(|s| !s.is_empty() && *s != "-")
 }
 
 /// A number, or a string holding a decimal or `0x` hexadecimal number; negative
 /// numbers are taken as the 32-bit pattern PowerShell writes for NTSTATUS values.
-pub fn number<V: JsonNode>(v: Option<&V>) -> Option<i64> {
+#[inline]
+pub fn number<'t, V: JsonNode<'t>>(v: Option<V>) -> Option<i64> {
     let v = v?;
     if let Some(n) = v.as_number() {
         return n.as_i64().map(|x| {
@@ -247,7 +271,7 @@ pub fn unix_millis(ms: i64) -> Option<EventTime> {
 
 /// A time in any of the forms exports use: RFC 3339, Windows PowerShell 5's
 /// `/Date(1498205645123)/`, or a number of Unix milliseconds.
-pub fn any_time<V: JsonNode>(v: Option<&V>) -> Option<EventTime> {
+pub fn any_time<'t, V: JsonNode<'t>>(v: Option<V>) -> Option<EventTime> {
     let v = v?;
     if let Some(n) = v.as_number() {
         return unix_millis(n.as_i64()?);
@@ -302,7 +326,8 @@ mod tests {
     #[test]
     fn sparse_parsing_keeps_what_the_readers_read() {
         let keys = Keys::new(is_read_key, []);
-        let sparse = |record: &[u8]| Doc::parse(record, &keys).map(|d| Value::from(&d));
+        let mut tape = Tape::new();
+        let mut sparse = |record: &[u8]| tape.parse(record, &keys).map(|d| Value::from(d.root()));
         let v = sparse(br#"{"type":"LOGIN","big":{"x":[1,2,{"y":"z"}]},"t\u0069me":5,"details":{"username":"u","auth_method":"x"}}"#).unwrap();
         assert_eq!(
             v,
@@ -326,16 +351,18 @@ mod tests {
             "outcome": "result", "outcomes": {"ok": "success"}
         }))
         .unwrap();
-        let log = JsonLog::new(
+        let mut log = JsonLog::new(
             InputFormat::Json,
             Arc::from(crate::custom_json::compile(&[spec]).unwrap()),
         );
+        let mut tape = Tape::new();
         let v = Value::from(
-            &Doc::parse(
+            tape.parse(
                 br#"{"kind":{"v":"auth","w":1},"who":{"name":"ann","id":7},"result":"ok","extra":[1]}"#,
                 &log.keys,
             )
-            .unwrap(),
+            .unwrap()
+            .root(),
         );
         assert_eq!(
             v,
@@ -350,8 +377,27 @@ mod tests {
     }
 
     #[test]
+    fn a_page_is_read_up_to_its_limit_and_the_rest_counted() {
+        let mut log = JsonLog::new(InputFormat::Json, Arc::from(Vec::new()));
+        let mut page = String::from(r#"{"value":["#);
+        for i in 0..MAX_PAGE + 2 {
+            page.push_str(if i == 0 { "{}" } else { ",{}" });
+        }
+        page.push_str("]}");
+        let mut out = Vec::new();
+        let counts = log.push(page.as_bytes(), &Origin::default(), &mut out);
+        assert_eq!(
+            counts,
+            RecordCounts {
+                malformed: 2,
+                unknown: MAX_PAGE as u64
+            }
+        );
+    }
+
+    #[test]
     fn records_of_no_known_shape_are_counted() {
-        let log = JsonLog::new(InputFormat::Json, Arc::from(Vec::new()));
+        let mut log = JsonLog::new(InputFormat::Json, Arc::from(Vec::new()));
         let mut out = Vec::new();
         let o = Origin::default();
         assert_eq!(log.push(b"{\"hello\":1}", &o, &mut out).unknown, 1);

@@ -45,7 +45,7 @@ struct Fields {
 }
 
 /// Reads `v` if it is a Keycloak event; false if it is not one.
-pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
+pub fn read<'t, V: JsonNode<'t>>(v: V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let (fields, time) = if v.get("type").is_some()
         && (v.get("realmId").is_some() || v.get("realmName").is_some())
     {

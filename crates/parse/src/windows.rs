@@ -144,42 +144,44 @@ fn field_names(id: i64) -> &'static [&'static str] {
 }
 
 /// The event data, by name whatever the shape.
-enum Data<'a, V> {
+#[derive(Clone, Copy)]
+enum Data<V> {
     /// Named fields of an object (none if the event has no data).
-    Named(Option<&'a V>),
-    Positional(&'a [V], i64),
+    Named(Option<V>),
+    /// The `Properties` array, read by the event id's field order.
+    Positional(V, i64),
 }
 
-impl<'a, V: JsonNode> Data<'a, V> {
-    fn get(&self, name: &str) -> Option<&'a V> {
+impl<'t, V: JsonNode<'t>> Data<V> {
+    fn get(self, name: &str) -> Option<V> {
         match self {
-            Data::Named(v) => (*v)?.get(name),
+            Data::Named(v) => v?.get(name),
             Data::Positional(items, id) => {
-                let i = field_names(*id).iter().position(|n| *n == name)?;
-                let item = items.get(i)?;
+                let i = field_names(id).iter().position(|n| *n == name)?;
+                let item = items.items()?.nth(i)?;
                 Some(item.get("Value").unwrap_or(item))
             }
         }
     }
 
-    fn text(&self, name: &str) -> Option<String> {
+    fn text(self, name: &str) -> Option<String> {
         text(self.get(name))
     }
 
-    fn text_ref(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    fn text_ref(self, name: &str) -> Option<std::borrow::Cow<'t, str>> {
         text_ref(self.get(name))
     }
 }
 
 /// One event, whatever its shape.
-struct WinEvent<'a, V> {
+struct WinEvent<V> {
     id: i64,
     time: Option<EventTime>,
     computer: Option<String>,
-    data: Data<'a, V>,
+    data: Data<V>,
 }
 
-fn shape<V: JsonNode>(v: &V) -> Option<WinEvent<'_, V>> {
+fn shape<'t, V: JsonNode<'t>>(v: V) -> Option<WinEvent<V>> {
     if let Some(w) = v.get("winlog") {
         return Some(WinEvent {
             id: number(w.get("event_id")).or_else(|| number(path(v, "event.code")))?,
@@ -200,7 +202,7 @@ fn shape<V: JsonNode>(v: &V) -> Option<WinEvent<'_, V>> {
     }
     if let (Some(id), Some(props)) = (
         v.get("Id"),
-        v.get("Properties").and_then(JsonNode::as_array),
+        v.get("Properties").filter(|p| p.items().is_some()),
     ) {
         let id = number(Some(id))?;
         return Some(WinEvent {
@@ -224,11 +226,11 @@ fn shape<V: JsonNode>(v: &V) -> Option<WinEvent<'_, V>> {
 }
 
 /// Reads `v` if it is a Windows event; false if it is not one.
-pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
+pub fn read<'t, V: JsonNode<'t>>(v: V, origin: &Origin, out: &mut Vec<Event>) -> bool {
     let Some(w) = shape(v) else {
         return false;
     };
-    let d = &w.data;
+    let d = w.data;
     let (outcome, user) = match w.id {
         4624 => {
             let logon_type = number(d.get("LogonType"));
@@ -291,7 +293,7 @@ pub fn read<V: JsonNode>(v: &V, origin: &Origin, out: &mut Vec<Event>) -> bool {
 }
 
 /// `DOMAIN\user` when the event names the domain, as Windows shows it.
-fn target_user<V: JsonNode>(d: &Data<'_, V>) -> Option<String> {
+fn target_user<'t, V: JsonNode<'t>>(d: Data<V>) -> Option<String> {
     let user = d.text_ref("TargetUserName")?;
     Some(match d.text_ref("TargetDomainName") {
         Some(domain) if !user.contains('@') && !user.contains('\\') => {
