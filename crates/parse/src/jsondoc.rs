@@ -207,7 +207,7 @@ impl Keys {
             match self.slots[s] {
                 0 => return false,
                 i => {
-                    if *self.keys[i as usize - 1] == *key {
+                    if same_bytes(&self.keys[i as usize - 1], key) {
                         return true;
                     }
                 }
@@ -215,6 +215,25 @@ impl Keys {
             s = (s + 1) & mask;
         }
     }
+}
+
+/// `a == b` for the short byte strings keys are, compared eight bytes a step inline
+/// (a slice comparison is a call to `memcmp`, which costs more than a key's bytes).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if x != y {
+            return false;
+        }
+        (a, b) = (ra, rb);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// A record that is not JSON.
@@ -1138,6 +1157,28 @@ mod tests {
                 }),
             ]
         })
+    }
+
+    proptest! {
+        /// Byte strings of every length around the eight-byte steps, alike or differing
+        /// in one byte anywhere.
+        #[test]
+        fn same_bytes_is_equality(
+            a in prop::collection::vec(any::<u8>(), 0..40),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..,
+            cut in 0usize..3,
+        ) {
+            prop_assert!(same_bytes(&a, &a.clone()));
+            let mut b = a.clone();
+            if !b.is_empty() {
+                b[at.index(a.len())] ^= flip;
+                prop_assert!(!same_bytes(&a, &b));
+                prop_assert!(!same_bytes(&b, &a));
+            }
+            let short = &a[..a.len().saturating_sub(cut)];
+            prop_assert_eq!(same_bytes(&a, short), a.as_slice() == short);
+        }
     }
 
     proptest! {
