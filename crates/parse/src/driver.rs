@@ -313,16 +313,34 @@ impl LogParser {
     /// each line is one record (JSON lines).
     pub fn push(&mut self, raw: &[u8], origin: &Origin, out: &mut Vec<Event>) {
         self.stats.lines += 1;
-        if memchr::memchr(0, raw).is_some() {
-            self.stats.nul_lines += 1;
-        }
         match self.format {
             InputFormat::Syslog | InputFormat::Auto => {
+                self.count_nul(raw);
                 if self.prefilter.is_candidate(raw) {
                     self.parse_line(raw, origin, out);
                 }
             }
-            _ => self.parse_record(raw, origin, out),
+            InputFormat::W3c => {
+                self.count_nul(raw);
+                self.parse_record(raw, origin, out);
+            }
+            _ => {
+                // A JSON record holding a NUL byte is malformed (RFC 8259 allows control
+                // characters neither in strings, unescaped, nor between tokens), so
+                // only a malformed one needs looking at, and a record read whole is
+                // not scanned a second time.
+                let malformed = self.stats.malformed_records;
+                self.parse_record(raw, origin, out);
+                if self.stats.malformed_records != malformed {
+                    self.count_nul(raw);
+                }
+            }
+        }
+    }
+
+    fn count_nul(&mut self, raw: &[u8]) {
+        if memchr::memchr(0, raw).is_some() {
+            self.stats.nul_lines += 1;
         }
     }
 
@@ -611,6 +629,31 @@ mod tests {
         assert_eq!(p.stats().lines, 2);
         assert_eq!(p.stats().nul_lines, 1);
         assert_eq!(p.stats().unparsed_auth_lines, 0);
+    }
+
+    /// JSON records are looked at for NUL bytes only when malformed, which every record
+    /// holding one is; the counts are those of looking at every record.
+    #[test]
+    fn nul_bytes_in_json_records_are_counted() {
+        let mut p = LogParser::new(ParseConfig {
+            format: InputFormat::Json,
+            ..ParseConfig::default()
+        });
+        let mut out = Vec::new();
+        let origin = Origin::default();
+        for record in [
+            &b"{\"type\":\"LOGIN\",\"a\":\"\\u0000\"}"[..],
+            b"{\"type\":\"LO\0GIN\"}",
+            b"{\"type\":\"LOGIN\"}\0",
+            b"\0",
+            b"{\"type\":",
+        ] {
+            p.push(record, &origin, &mut out);
+        }
+        let s = p.stats();
+        assert_eq!(s.lines, 5);
+        assert_eq!(s.nul_lines, 3);
+        assert_eq!(s.malformed_records, 4);
     }
 
     #[test]

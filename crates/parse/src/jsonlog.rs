@@ -8,7 +8,7 @@
 //! JSON is counted as malformed; one of no known shape is counted as not understood.
 //!
 //! Records are parsed sparsely onto one [`Tape`], reused from record to record, that
-//! keeps only the keys some reader reads ([`is_read_key`] and the custom mappings'
+//! keeps only the keys some reader reads ([`READ_KEYS`] and the custom mappings'
 //! paths); the readers and the helpers here work on any [`JsonNode`], a
 //! `&serde_json::Value` as well.
 
@@ -57,7 +57,7 @@ impl JsonLog {
     /// `Keycloak`) or allows all (`Json`, anything else).
     pub fn new(only: InputFormat, custom: Arc<[CustomJson]>) -> Self {
         let keys = Keys::new(
-            is_read_key,
+            READ_KEYS,
             custom
                 .iter()
                 .flat_map(CustomJson::keys)
@@ -137,76 +137,73 @@ impl Readers {
 /// parsed: unread parts of a record (an Entra sign-in's device, location and policy
 /// details, most of a Windows event's data) are checked as JSON but never built. A
 /// reader that reads a new key must list it here (the fixture tests fail otherwise).
-fn is_read_key(key: &[u8]) -> bool {
-    matches!(
-        key,
-        // A Graph page.
-        b"value" |
-        // Entra ID: Graph, Log Analytics, diagnostic exports.
-        b"category" |
-        b"properties" |
-        b"userPrincipalName" |
-        b"status" |
-        b"errorCode" |
-        b"createdDateTime" |
-        b"ipAddress" |
-        b"clientAppUsed" |
-        b"correlationId" |
-        b"UserPrincipalName" |
-        b"ResultType" |
-        b"TimeGenerated" |
-        b"CreatedDateTime" |
-        b"IPAddress" |
-        b"ClientAppUsed" |
-        b"CorrelationId" |
-        // Windows: winlogbeat, Get-WinEvent, evtx, flat; and the event data.
-        b"winlog" |
-        b"event_id" |
-        b"computer_name" |
-        b"event_data" |
-        b"@timestamp" |
-        b"event" |
-        b"code" |
-        b"host" |
-        b"name" |
-        b"Event" |
-        b"System" |
-        b"EventID" |
-        b"#text" |
-        b"TimeCreated" |
-        b"#attributes" |
-        b"SystemTime" |
-        b"EventData" |
-        b"Id" |
-        b"Properties" |
-        b"Value" |
-        b"MachineName" |
-        b"Computer" |
-        b"Hostname" |
-        b"EventTime" |
-        b"TargetUserName" |
-        b"TargetDomainName" |
-        b"Status" |
-        b"SubStatus" |
-        b"LogonType" |
-        b"IpAddress" |
-        b"IpPort" |
-        b"Workstation" |
-        b"WorkstationName" |
-        // Keycloak.
-        b"type" |
-        b"realmId" |
-        b"realmName" |
-        b"error" |
-        b"details" |
-        b"username" |
-        b"sessionId" |
-        b"time" |
-        b"loggerName" |
-        b"message" |
-        b"timestamp"
-    )
-}
+const READ_KEYS: &[&str] = &[
+    // A Graph page.
+    "value",
+    // Entra ID: Graph, Log Analytics, diagnostic exports.
+    "category",
+    "properties",
+    "userPrincipalName",
+    "status",
+    "errorCode",
+    "createdDateTime",
+    "ipAddress",
+    "clientAppUsed",
+    "correlationId",
+    "UserPrincipalName",
+    "ResultType",
+    "TimeGenerated",
+    "CreatedDateTime",
+    "IPAddress",
+    "ClientAppUsed",
+    "CorrelationId",
+    // Windows: winlogbeat, Get-WinEvent, evtx, flat; and the event data.
+    "winlog",
+    "event_id",
+    "computer_name",
+    "event_data",
+    "@timestamp",
+    "event",
+    "code",
+    "host",
+    "name",
+    "Event",
+    "System",
+    "EventID",
+    "#text",
+    "TimeCreated",
+    "#attributes",
+    "SystemTime",
+    "EventData",
+    "Id",
+    "Properties",
+    "Value",
+    "MachineName",
+    "Computer",
+    "Hostname",
+    "EventTime",
+    "TargetUserName",
+    "TargetDomainName",
+    "Status",
+    "SubStatus",
+    "LogonType",
+    "IpAddress",
+    "IpPort",
+    "Workstation",
+    "WorkstationName",
+    // Keycloak.
+    "type",
+    "realmId",
+    "realmName",
+    "error",
+    "details",
+    "username",
+    "sessionId",
+    "time",
+    "loggerName",
+    "message",
+    "timestamp",
+];
 
 /// The value at a dotted path (`status.errorCode`); each segment is an object key.
 #[inline]
@@ -325,7 +322,7 @@ mod tests {
 
     #[test]
     fn sparse_parsing_keeps_what_the_readers_read() {
-        let keys = Keys::new(is_read_key, []);
+        let keys = Keys::new(READ_KEYS, []);
         let mut tape = Tape::new();
         let mut sparse = |record: &[u8]| tape.parse(record, &keys).map(|d| Value::from(d.root()));
         let v = sparse(br#"{"type":"LOGIN","big":{"x":[1,2,{"y":"z"}]},"t\u0069me":5,"details":{"username":"u","auth_method":"x"}}"#).unwrap();

@@ -300,7 +300,11 @@ impl<'t> JsonNode<'t> for Node<'t> {
         let doc = self.doc;
         // From the end: the last of a repeated key wins, as in a `serde_json::Map`.
         for m in self.member_list()?.iter().rev() {
-            if m.len as usize == key.len() && doc.key(m) == Some(key.as_bytes()) {
+            if m.len as usize == key.len()
+                && doc
+                    .key(m)
+                    .is_some_and(|k| super::same_bytes(k, key.as_bytes()))
+            {
                 return Some(Node { doc, at: m.value });
             }
         }
