@@ -248,7 +248,15 @@ pub fn number<'t, V: JsonNode<'t>>(v: Option<V>) -> Option<i64> {
             }
         });
     }
-    let s = v.as_str()?.trim();
+    let s = v.as_str()?;
+    // Trimmed only where there can be something to trim: a number written as usual
+    // begins and ends with a digit or letter.
+    let plain = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    let s = if plain(s.as_bytes().first()) && plain(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
+    };
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => i64::from_str_radix(hex, 16).ok(),
         None => s.parse().ok(),

@@ -267,7 +267,10 @@ pub fn read<'t, V: JsonNode<'t>>(v: V, origin: &Origin, out: &mut Vec<Event>) ->
         return true;
     };
     // Judged on the name without the `DOMAIN\` that `target_user` may have added.
-    let bare = user.rsplit('\\').next().unwrap_or(&user);
+    let bare = match user.as_bytes().iter().rposition(|b| *b == b'\\') {
+        Some(at) => &user[at + 1..],
+        None => &user,
+    };
     if bare.ends_with('$') || bare.eq_ignore_ascii_case("ANONYMOUS LOGON") {
         return true;
     }
@@ -296,7 +299,7 @@ pub fn read<'t, V: JsonNode<'t>>(v: V, origin: &Origin, out: &mut Vec<Event>) ->
 fn target_user<'t, V: JsonNode<'t>>(d: Data<V>) -> Option<String> {
     let user = d.text_ref("TargetUserName")?;
     Some(match d.text_ref("TargetDomainName") {
-        Some(domain) if !user.contains('@') && !user.contains('\\') => {
+        Some(domain) if !user.bytes().any(|b| b == b'@' || b == b'\\') => {
             let mut both = String::with_capacity(domain.len() + 1 + user.len());
             both.push_str(&domain);
             both.push('\\');
