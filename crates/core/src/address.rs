@@ -6,7 +6,7 @@
 //! server resolved the client, an octal-looking `192.030.0.6`) is rejected here and kept
 //! by the caller as a name, never guessed into an address.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Folds an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) to the IPv4 address it carries.
 pub fn canonical(addr: IpAddr) -> IpAddr {
@@ -30,8 +30,43 @@ pub fn parse(text: &str) -> Option<IpAddr> {
         .strip_prefix('[')
         .and_then(|t| t.strip_suffix(']'))
         .unwrap_or(text);
-    // The standard parser already refuses leading zeros in IPv4 octets.
+    // Most addresses in logs are dotted quads, read here in one pass; anything else
+    // goes to the standard parser, which already refuses leading zeros in IPv4 octets.
+    if let Some(v4) = dotted_quad(text.as_bytes()) {
+        return Some(IpAddr::V4(v4));
+    }
     text.parse::<IpAddr>().ok().map(canonical)
+}
+
+/// `text` as an IPv4 address if it is exactly four decimal octets (0 to 255, no
+/// leading zeros) joined by dots, which is what the standard parser accepts as IPv4
+/// (a property test holds the two together); `None` for anything else.
+fn dotted_quad(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if text.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value = 0u32;
+        while let Some(d) = text.get(i).filter(|b| b.is_ascii_digit()) {
+            if i - start == 3 {
+                return None;
+            }
+            value = value * 10 + u32::from(d - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        if digits == 0 || (digits > 1 && text[start] == b'0') {
+            return None;
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    (i == text.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// True if `text` looks like a DNS host name a server might log in place of an address.
@@ -50,6 +85,49 @@ pub fn is_host_name(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass IPv4 reading agrees with the standard parser on text made of
+        /// digits and dots (and a stray byte), the shapes near a dotted quad.
+        #[test]
+        fn dotted_quads_as_the_standard_parser(s in "[0-9.]{0,18}[0-9.a:x ]?") {
+            prop_assert_eq!(dotted_quad(s.as_bytes()), s.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn every_ipv4_address_reads_back(a: u32) {
+            let addr = Ipv4Addr::from(a);
+            prop_assert_eq!(dotted_quad(addr.to_string().as_bytes()), Some(addr));
+        }
+    }
+
+    #[test]
+    fn dotted_quad_edges() {
+        for good in ["0.0.0.0", "255.255.255.255", "1.2.3.4", "10.0.100.9"] {
+            assert_eq!(dotted_quad(good.as_bytes()), good.parse().ok(), "{good}");
+            assert!(dotted_quad(good.as_bytes()).is_some(), "{good}");
+        }
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1.2.3.256",
+            "1.2.3.04",
+            "1..2.3",
+            "1.2.3.4 ",
+            "1.2.3.1000",
+            "01.2.3.4",
+            "1.2.3.4:80",
+            "a.b.c.d",
+            "999.1.1.1",
+        ] {
+            assert_eq!(dotted_quad(bad.as_bytes()), None, "{bad}");
+            assert_eq!(bad.parse::<Ipv4Addr>().ok(), None, "{bad}");
+        }
+    }
 
     #[test]
     fn folds_mapped_ipv4() {
