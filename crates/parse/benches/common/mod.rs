@@ -10,8 +10,10 @@ use portcullis_core::Origin;
 use std::sync::Arc;
 
 use portcullis_parse::custom_json::compile;
+use portcullis_parse::reader::DEFAULT_MAX_LINE;
 use portcullis_parse::{
-    CustomJson, CustomJsonSpec, InputFormat, LogParser, ParseConfig, RuleConfig, Rules,
+    Candidates, CustomJson, CustomJsonSpec, InputFormat, LineReader, LogParser, ParseConfig,
+    Prefilter, RecordSplitter, RuleConfig, Rules,
 };
 
 /// SplitMix64: small, fast and the same everywhere.
@@ -348,6 +350,60 @@ pub fn run(parser: &mut LogParser, lines: &[String]) -> u64 {
             black_box(&out);
             out.clear();
         }
+    }
+    parser.finish(&mut out);
+    events + out.len() as u64
+}
+
+/// How many bytes of records the CLI's reader thread gathers before it hands them to
+/// the parser (`BATCH_BYTES` in the CLI's pipeline).
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+/// `lines` as `portcullis events` hands them to its parser: the document read in
+/// chunks of 256 KiB and cut into records ([`RecordSplitter`], for JSON) or lines
+/// ([`LineReader`] and [`Prefilter::take_all`], for W3C), in batches of about
+/// [`BATCH_BYTES`], each batch's records one after another in one buffer.
+pub fn batches(format: InputFormat, lines: &[String]) -> Vec<Candidates> {
+    let mut doc = Vec::new();
+    for line in lines {
+        doc.extend_from_slice(line.as_bytes());
+        doc.push(b'\n');
+    }
+    let mut out = Vec::new();
+    let mut batch = Candidates::default();
+    if format.is_json() {
+        let mut splitter = RecordSplitter::default();
+        for chunk in doc.chunks(256 * 1024) {
+            splitter.push(chunk, &mut batch);
+            if batch.bytes_held() >= BATCH_BYTES {
+                out.push(std::mem::take(&mut batch));
+            }
+        }
+        splitter.finish(&mut batch);
+    } else {
+        let mut reader = LineReader::new(&doc[..]);
+        let mut prefilter = Prefilter::new();
+        while let Ok(Some(block)) = reader.next_block() {
+            prefilter.take_all(&block, DEFAULT_MAX_LINE, &mut batch);
+            if batch.bytes_held() >= BATCH_BYTES {
+                out.push(std::mem::take(&mut batch));
+            }
+        }
+    }
+    out.push(batch);
+    out
+}
+
+/// One pass over `batches`, as the CLI's parser thread reads them; returns the events
+/// seen.
+pub fn run_batches(parser: &mut LogParser, batches: &[Candidates]) -> u64 {
+    let mut out = Vec::with_capacity(64);
+    let mut events = 0;
+    for batch in batches {
+        parser.push_candidates(black_box(batch), None, &mut out);
+        events += out.len() as u64;
+        black_box(&out);
+        out.clear();
     }
     parser.finish(&mut out);
     events + out.len() as u64
