@@ -57,7 +57,7 @@ use criterion::{
 use jiff::tz::TimeZone;
 
 use portcullis_parse::{
-    Candidates, EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, YearRule,
+    EnvelopeConfig, EnvelopeReader, InputFormat, LogParser, ParseConfig, YearRule,
 };
 
 /// Lines in each benchmark's input.
@@ -747,27 +747,13 @@ fn settings<M: criterion::measurement::Measurement>(group: &mut criterion::Bench
         .sampling_mode(SamplingMode::Flat);
 }
 
-/// Lines per second of this thread's CPU time over five passes, if known. On a shared
-/// machine wall time depends on the other tenants; the time this thread was on a CPU
-/// much less.
-fn cpu_rate(lines: &[String], parser: impl Fn() -> LogParser) -> Option<f64> {
+/// Records per second of this thread's CPU time over five passes of `pass` over
+/// `records` records, if known. On a shared machine wall time depends on the other
+/// tenants; the time this thread was on a CPU much less.
+fn cpu_rate(records: usize, mut pass: impl FnMut()) -> Option<f64> {
     let before = thread_cpu_ns()?;
     for _ in 0..5 {
-        run(&mut parser(), lines);
-    }
-    let ns = thread_cpu_ns()? - before;
-    Some(5.0 * lines.len() as f64 / (ns as f64 / 1e9))
-}
-
-/// [`cpu_rate`] of `records` records handed over in `batches`, the CLI's way.
-fn cpu_rate_batches(
-    records: usize,
-    batches: &[Candidates],
-    parser: impl Fn() -> LogParser,
-) -> Option<f64> {
-    let before = thread_cpu_ns()?;
-    for _ in 0..5 {
-        run_batches(&mut parser(), batches);
+        pass();
     }
     let ns = thread_cpu_ns()? - before;
     Some(5.0 * records as f64 / (ns as f64 / 1e9))
@@ -784,7 +770,9 @@ fn benches(c: &mut Criterion) {
         let mut parser = LogParser::new(config_for(name));
         run(&mut parser, lines);
         let s = parser.stats();
-        let cpu = cpu_rate(lines, || LogParser::new(config_for(name)));
+        let cpu = cpu_rate(lines.len(), || {
+            run(&mut LogParser::new(config_for(name)), lines);
+        });
         eprintln!(
             "push/{name}: {} lines, {} bytes; one pass gives {} events, {} auth-looking lines not understood; {} lines per CPU-second",
             s.lines,
@@ -850,9 +838,11 @@ fn document_benches(c: &mut Criterion) {
         let mut by_batch = LogParser::new(config(name, *format));
         assert_eq!(run_batches(&mut by_batch, batches), events, "{name}");
         assert_eq!(by_batch.stats().lines, s.lines, "{name}");
-        let cpu = cpu_rate(lines, || LogParser::new(config(name, *format)));
-        let cpu_batches = cpu_rate_batches(lines.len(), batches, || {
-            LogParser::new(config(name, *format))
+        let cpu = cpu_rate(lines.len(), || {
+            run(&mut LogParser::new(config(name, *format)), lines);
+        });
+        let cpu_batches = cpu_rate(lines.len(), || {
+            run_batches(&mut LogParser::new(config(name, *format)), batches);
         });
         eprintln!(
             "documents/{name}: {} lines, {} bytes; one pass gives {} events, {} malformed, {} not understood; {} records per CPU-second one by one, {} in the CLI's batches",

@@ -56,14 +56,7 @@ impl JsonLog {
     /// A reader; `only` restricts the shapes to one reader (`Entra`, `Windows`,
     /// `Keycloak`) or allows all (`Json`, anything else).
     pub fn new(only: InputFormat, custom: Arc<[CustomJson]>) -> Self {
-        let keys = Keys::new(
-            READ_KEYS,
-            custom
-                .iter()
-                .flat_map(CustomJson::keys)
-                .map(Box::from)
-                .collect::<Vec<_>>(),
-        );
+        let keys = read_keys(&custom);
         Self {
             readers: Readers { only, custom },
             keys,
@@ -132,6 +125,14 @@ impl Readers {
     }
 }
 
+/// The keys a record is parsed with: the built-in readers' ([`READ_KEYS`] and the
+/// Windows event data fields) and the custom mappings' paths.
+fn read_keys(custom: &[CustomJson]) -> Keys {
+    let data = windows::EVTX_DATA_FIELDS.iter().copied();
+    let paths = custom.iter().flat_map(CustomJson::keys);
+    Keys::new(READ_KEYS, data.chain(paths).map(Box::from))
+}
+
 /// Every object key the built-in readers look at, at any depth (Entra, Windows,
 /// Keycloak, a Graph page's `value`). Keys not listed are skipped when a record is
 /// parsed: unread parts of a record (an Entra sign-in's device, location and policy
@@ -182,15 +183,7 @@ const READ_KEYS: &[&str] = &[
     "Computer",
     "Hostname",
     "EventTime",
-    "TargetUserName",
-    "TargetDomainName",
-    "Status",
-    "SubStatus",
-    "LogonType",
-    "IpAddress",
-    "IpPort",
-    "Workstation",
-    "WorkstationName",
+    // And the event data fields, `windows::EVTX_DATA_FIELDS`.
     // Keycloak.
     "type",
     "realmId",
@@ -330,7 +323,7 @@ mod tests {
 
     #[test]
     fn sparse_parsing_keeps_what_the_readers_read() {
-        let keys = Keys::new(READ_KEYS, []);
+        let keys = read_keys(&[]);
         let mut tape = Tape::new();
         let mut sparse = |record: &[u8]| tape.parse(record, &keys).map(|d| Value::from(d.root()));
         let v = sparse(br#"{"type":"LOGIN","big":{"x":[1,2,{"y":"z"}]},"t\u0069me":5,"details":{"username":"u","auth_method":"x"}}"#).unwrap();

@@ -57,7 +57,8 @@ pub fn kerberos_reason(code: i64) -> Reason {
 }
 
 /// Every `EventData` field [`read`] looks at. The `.evtx` fast path
-/// ([`crate::eventlog`]) takes these, and only these, out of a record.
+/// ([`crate::eventlog`]) takes these, and only these, out of a record, and a JSON
+/// record keeps them among the keys it is parsed with ([`crate::jsonlog`]).
 pub const EVTX_DATA_FIELDS: [&str; 9] = [
     "TargetUserName",
     "TargetDomainName",
