@@ -1275,6 +1275,23 @@ mod tests {
         })
     }
 
+    /// `bytes` with each edit made in turn: a byte inserted (0), removed (1) or
+    /// replaced (2) at a place.
+    fn edited(mut bytes: Vec<u8>, edits: Vec<(prop::sample::Index, u8, u8)>) -> Vec<u8> {
+        for (at, byte, how) in edits {
+            let i = at.index(bytes.len() + 1);
+            match how {
+                0 => bytes.insert(i, byte),
+                1 if i < bytes.len() => {
+                    bytes.remove(i);
+                }
+                _ if i < bytes.len() => bytes[i] = byte,
+                _ => {}
+            }
+        }
+        bytes
+    }
+
     proptest! {
         /// Byte strings of every length around the eight-byte steps, alike or differing
         /// in one byte anywhere.
@@ -1306,16 +1323,7 @@ mod tests {
             edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 0..3),
         ) {
             let k = keys(&["a", "Value"]);
-            let mut bytes = text.into_bytes();
-            for (at, byte, how) in edits {
-                let i = at.index(bytes.len() + 1);
-                match how {
-                    0 => bytes.insert(i, byte),
-                    1 if i < bytes.len() => { bytes.remove(i); }
-                    _ if i < bytes.len() => bytes[i] = byte,
-                    _ => {}
-                }
-            }
+            let bytes = edited(text.into_bytes(), edits);
             prop_assert_eq!(same_as_reference(&bytes, &k), Ok(()));
         }
 
@@ -1346,16 +1354,7 @@ mod tests {
             edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 0..3),
         ) {
             let k = keys(&["a", "Value"]);
-            let mut bytes = text.replace(" : ", ":").into_bytes();
-            for (at, byte, how) in edits {
-                let i = at.index(bytes.len() + 1);
-                match how {
-                    0 => bytes.insert(i, byte),
-                    1 if i < bytes.len() => { bytes.remove(i); }
-                    _ if i < bytes.len() => bytes[i] = byte,
-                    _ => {}
-                }
-            }
+            let bytes = edited(text.replace(" : ", ":").into_bytes(), edits);
             prop_assert_eq!(same_as_reference(&bytes, &k), Ok(()));
         }
     }
