@@ -168,6 +168,11 @@ pub(crate) mod testing {
         }
     }
 
+    /// One expected row of [`rows`]: line, user, source and outcome.
+    pub fn row(line: u64, user: &str, source: &str, what: &str) -> (u64, String, String, String) {
+        (line, user.to_owned(), source.to_owned(), what.to_owned())
+    }
+
     /// (line, user, source, outcome, reason) of each event, for compact assertions.
     pub fn rows(events: &[Event]) -> Vec<(u64, String, String, String)> {
         events

@@ -1,13 +1,9 @@
 use crate::InputFormat;
-use crate::testing::{config, read, rows};
+use crate::testing::{config, read, row as r, rows};
 use portcullis_core::Protocol;
 
 const GRAPH: &str = include_str!("../../tests/fixtures/entra-graph.json");
 const SIGNINLOGS: &str = include_str!("../../tests/fixtures/entra-signinlogs.jsonl");
-
-fn r(line: u64, user: &str, source: &str, what: &str) -> (u64, String, String, String) {
-    (line, user.into(), source.into(), what.into())
-}
 
 #[test]
 fn graph_page_every_error_code() {

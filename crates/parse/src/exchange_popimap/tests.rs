@@ -3,13 +3,9 @@ use portcullis_core::{Origin, Protocol, Service};
 use super::*;
 use crate::InputFormat;
 use crate::exchange_smtp::LogKind;
-use crate::testing::{config, read, rows};
+use crate::testing::{config, read, row as r, rows};
 
 const FIXTURE: &str = include_str!("../../tests/fixtures/exchange-popimap.log");
-
-fn r(line: u64, user: &str, source: &str, what: &str) -> (u64, String, String, String) {
-    (line, user.to_owned(), source.to_owned(), what.to_owned())
-}
 
 #[test]
 fn fixture_through_the_w3c_reader() {

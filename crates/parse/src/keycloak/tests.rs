@@ -1,12 +1,8 @@
 use crate::InputFormat;
-use crate::testing::{config, read, rows};
+use crate::testing::{config, read, row as r, rows};
 
 const EVENTS: &str = include_str!("../../tests/fixtures/keycloak-events.json");
 const LOG: &str = include_str!("../../tests/fixtures/keycloak-log.jsonl");
-
-fn r(line: u64, user: &str, source: &str, what: &str) -> (u64, String, String, String) {
-    (line, user.into(), source.into(), what.into())
-}
 
 #[test]
 fn admin_api_events_every_error() {

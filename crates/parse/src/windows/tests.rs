@@ -1,12 +1,8 @@
 use crate::InputFormat;
-use crate::testing::{config, read, rows};
+use crate::testing::{config, read, row as r, rows};
 
 const WINLOGBEAT: &str = include_str!("../../tests/fixtures/windows-winlogbeat.jsonl");
 const GET_WINEVENT: &str = include_str!("../../tests/fixtures/windows-get-winevent.json");
-
-fn r(line: u64, user: &str, source: &str, what: &str) -> (u64, String, String, String) {
-    (line, user.into(), source.into(), what.into())
-}
 
 #[test]
 fn winlogbeat_every_event_and_status() {
