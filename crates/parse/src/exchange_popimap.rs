@@ -49,7 +49,7 @@ use portcullis_core::{Event, Origin, Outcome, Protocol, Reason, Service};
 
 use crate::exchange::LineKind;
 pub use crate::exchange_smtp::MAX_SESSIONS;
-use crate::exchange_smtp::{Held, endpoint, split_csv};
+use crate::exchange_smtp::{Held, endpoint, field_positions, split_csv};
 use crate::jsonlog::rfc3339;
 use crate::text::contains_ci;
 
@@ -79,33 +79,42 @@ pub fn is_popimap_fields(fields: &str) -> bool {
 
 impl Columns {
     fn from_fields(fields: &str) -> Self {
-        let mut c = Columns {
-            count: 0,
-            time: None,
-            session: None,
-            server: None,
-            client: None,
-            user: None,
-            command: None,
-            parameters: None,
-            context: None,
-        };
-        for (i, name) in fields.trim().split(',').enumerate() {
-            c.count = i + 1;
-            let slot = match name.trim().to_ascii_lowercase().as_str() {
-                "datetime" => &mut c.time,
-                "sessionid" => &mut c.session,
-                "sip" => &mut c.server,
-                "cip" => &mut c.client,
-                "user" => &mut c.user,
-                "command" => &mut c.command,
-                "parameters" => &mut c.parameters,
-                "context" => &mut c.context,
-                _ => continue,
-            };
-            *slot = Some(i);
+        let (
+            count,
+            [
+                time,
+                session,
+                server,
+                client,
+                user,
+                command,
+                parameters,
+                context,
+            ],
+        ) = field_positions(
+            fields,
+            [
+                "datetime",
+                "sessionid",
+                "sip",
+                "cip",
+                "user",
+                "command",
+                "parameters",
+                "context",
+            ],
+        );
+        Columns {
+            count,
+            time,
+            session,
+            server,
+            client,
+            user,
+            command,
+            parameters,
+            context,
         }
-        c
     }
 }
 

@@ -111,30 +111,46 @@ const DEFAULT_FIELDS: &str = "date-time,connector-id,session-id,sequence-number,
 
 impl Columns {
     fn from_fields(fields: &str) -> Self {
-        let mut c = Columns {
-            count: 0,
-            time: None,
-            session: None,
-            remote: None,
-            event: None,
-            data: None,
-            context: None,
-        };
-        for (i, name) in fields.trim().split(',').enumerate() {
-            c.count = i + 1;
-            let slot = match name.trim().to_ascii_lowercase().as_str() {
-                "date-time" => &mut c.time,
-                "session-id" => &mut c.session,
-                "remote-endpoint" => &mut c.remote,
-                "event" => &mut c.event,
-                "data" => &mut c.data,
-                "context" => &mut c.context,
-                _ => continue,
-            };
-            *slot = Some(i);
+        let (count, [time, session, remote, event, data, context]) = field_positions(
+            fields,
+            [
+                "date-time",
+                "session-id",
+                "remote-endpoint",
+                "event",
+                "data",
+                "context",
+            ],
+        );
+        Columns {
+            count,
+            time,
+            session,
+            remote,
+            event,
+            data,
+            context,
         }
-        c
     }
+}
+
+/// How many fields a protocol log's comma-separated `#Fields:` line names, and where
+/// each of `names` (lower case) is among them, its case aside; the last wins if one
+/// is named twice.
+pub(crate) fn field_positions<const N: usize>(
+    fields: &str,
+    names: [&str; N],
+) -> (usize, [Option<usize>; N]) {
+    let mut count = 0;
+    let mut at = [None; N];
+    for (i, name) in fields.trim().split(',').enumerate() {
+        count = i + 1;
+        let name = name.trim().to_ascii_lowercase();
+        if let Some(k) = names.iter().position(|n| *n == name) {
+            at[k] = Some(i);
+        }
+    }
+    (count, at)
 }
 
 /// Per-session state of a protocol log, keyed by its session id, at most
